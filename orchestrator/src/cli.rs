@@ -1,0 +1,171 @@
+//! The command line, as clap types only. Behaviour lives in `polyclaw::commands`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+use polyclaw::commands::connect::Client;
+use polyclaw::config::Expose;
+
+/// polyclaw — one MCP server in front of many.
+///
+/// Connect your IDE or agent to polyclaw as a single MCP server; polyclaw runs and reaches the
+/// MCP servers listed in polyclaw.toml and serves all their tools, prompts and resources.
+#[derive(Debug, Parser)]
+#[command(
+    name = "polyclaw",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
+#[command(
+    after_help = "Start here:\n  polyclaw serve --http          serve on http://127.0.0.1:8765/mcp\n  polyclaw connect vscode        show how to plug polyclaw into VS Code\n  polyclaw doctor                check the config and every server"
+)]
+pub struct Cli {
+    /// Config file [default: ./polyclaw.toml, else the embedded default]
+    #[arg(
+        long,
+        short = 'c',
+        global = true,
+        value_name = "PATH",
+        env = "POLYCLAW_CONFIG"
+    )]
+    pub config: Option<PathBuf>,
+
+    /// More log output on stderr (-v: debug, -vv: trace). RUST_LOG overrides.
+    #[arg(long, short = 'v', global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    /// Only errors on stderr.
+    #[arg(long, short = 'q', global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve MCP to clients: over stdio (what IDE configs launch) or Streamable HTTP.
+    Serve(ServeArgs),
+    /// Inspect the servers in the registry.
+    #[command(subcommand)]
+    Servers(ServersCommand),
+    /// List or call the tools of every server.
+    #[command(subcommand)]
+    Tools(ToolsCommand),
+    /// Convert an MCP client's JSON config (Claude Desktop, VS Code, Cursor) into polyclaw.toml.
+    Import(ImportArgs),
+    /// Check the config, start every server once, and report what works.
+    Doctor,
+    /// Print (or write) the config that plugs polyclaw into an MCP client.
+    Connect(ConnectArgs),
+    /// Show or check configuration.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Serve Streamable HTTP at http://ADDR/mcp instead of stdio.
+    #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = "127.0.0.1:8765")]
+    pub http: Option<SocketAddr>,
+
+    /// Require `Authorization: Bearer TOKEN` on HTTP requests.
+    #[arg(
+        long,
+        env = "POLYCLAW_TOKEN",
+        hide_env_values = true,
+        requires = "http"
+    )]
+    pub token: Option<String>,
+
+    /// Which tools to list: `all`, or `search` (only polyclaw's own tools; find_tools and
+    /// call_tool reach the rest). Overrides `front.expose`.
+    #[arg(long, value_enum)]
+    pub expose: Option<ExposeArg>,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum ExposeArg {
+    All,
+    Search,
+}
+
+impl From<ExposeArg> for Expose {
+    fn from(e: ExposeArg) -> Self {
+        match e {
+            ExposeArg::All => Self::All,
+            ExposeArg::Search => Self::Search,
+        }
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ServersCommand {
+    /// Start every server and list them with status and tool counts.
+    List {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ToolsCommand {
+    /// List every tool with its namespaced name.
+    List {
+        /// Print JSON (full tool definitions) instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Call one tool and print its result.
+    Call {
+        /// The namespaced tool name, e.g. `time__get_current_time`.
+        name: String,
+        /// Arguments as a JSON object.
+        #[arg(long, short = 'a', value_name = "JSON", default_value = "{}")]
+        args: String,
+        /// Print the raw JSON result.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// The client's JSON file (claude_desktop_config.json, .vscode/mcp.json, ~/.cursor/mcp.json, .mcp.json).
+    pub file: PathBuf,
+    /// Write polyclaw.toml here instead of printing it.
+    #[arg(long, short = 'o', value_name = "PATH")]
+    pub output: Option<PathBuf>,
+    /// Overwrite the output file if it exists.
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ConnectArgs {
+    /// The client to connect.
+    #[arg(value_enum)]
+    pub client: Client,
+    /// Connect over HTTP to a running `polyclaw serve --http` at this URL instead of launching polyclaw over stdio.
+    #[arg(long, value_name = "URL")]
+    pub url: Option<String>,
+    /// With --url: the environment variable holding the bearer token.
+    #[arg(long, value_name = "NAME", requires = "url")]
+    pub token_env: Option<String>,
+    /// Merge the entry into the client's config file (a .bak copy is kept).
+    #[arg(long)]
+    pub write: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Print the embedded default configuration (a starting point for polyclaw.toml).
+    Default,
+    /// Validate the configuration and print the resolved servers (no secrets).
+    Check,
+    /// Print the JSON Schema of polyclaw.toml.
+    Schema,
+}

@@ -1,0 +1,195 @@
+//! One-shot commands that start the registry in-process, look, and stop it again:
+//! `servers list`, `tools list`, `tools call`, `doctor`.
+
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use serde_json::Value;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Config;
+use crate::error::Error;
+use crate::mesh::{self, Mesh};
+use crate::runtime::Status;
+
+use super::out;
+
+async fn with_mesh<T>(config: &Config, f: impl AsyncFnOnce(&Arc<Mesh>) -> T) -> T {
+    let root = CancellationToken::new();
+    let mesh = Mesh::start(config, root.clone());
+    mesh.warm_up(mesh::LIST_WAIT).await;
+    let result = f(&mesh).await;
+    mesh.shutdown().await;
+    result
+}
+
+/// `servers list`
+pub async fn servers_list(config: &Config, json: bool) -> Result<ExitCode, Error> {
+    let rows = with_mesh(config, async |m| mesh::own_tools::list_servers(m)).await;
+    if json {
+        out(&serde_json::to_string_pretty(&rows).unwrap_or_default());
+        return Ok(ExitCode::SUCCESS);
+    }
+    out(&format!(
+        "{:<16} {:<8} {:<9} {:>5}  ENDPOINT",
+        "NAME", "KIND", "STATUS", "TOOLS"
+    ));
+    for r in &rows {
+        let s = |k: &str| {
+            r.get(k)
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string()
+        };
+        out(&format!(
+            "{:<16} {:<8} {:<9} {:>5}  {}",
+            s("name"),
+            s("kind"),
+            s("status"),
+            r.get("tools").and_then(Value::as_u64).unwrap_or(0),
+            s("endpoint")
+        ));
+        if let Some(e) = r.get("error").and_then(Value::as_str) {
+            out(&format!("  └ {e}"));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `tools list`
+pub async fn tools_list(config: &Config, json: bool) -> Result<ExitCode, Error> {
+    let tools = with_mesh(config, async |m| {
+        let mut tools = mesh::own_tools::definitions();
+        tools.extend(m.catalog().tools.iter().cloned());
+        tools
+    })
+    .await;
+    if json {
+        out(&serde_json::to_string_pretty(&tools).unwrap_or_default());
+    } else {
+        for t in &tools {
+            let d = t.description.as_deref().unwrap_or_default();
+            let first = d.lines().next().unwrap_or_default();
+            let short: String = first.chars().take(90).collect();
+            out(&format!("{:<40} {short}", t.name));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `tools call NAME --args JSON`
+pub async fn tools_call(
+    config: &Config,
+    name: &str,
+    args: &str,
+    json: bool,
+) -> Result<ExitCode, Error> {
+    let arguments = match serde_json::from_str::<Value>(args) {
+        Ok(Value::Object(o)) => Some(o),
+        Ok(_) => {
+            return Err(Error::InvalidInput(
+                "--args must be a JSON object, e.g. '{\"text\": \"hi\"}'".into(),
+            ));
+        }
+        Err(e) => {
+            return Err(Error::InvalidInput(format!(
+                "--args is not valid JSON ({e}); quote it for the shell, e.g. --args '{{\"text\": \"hi\"}}'"
+            )));
+        }
+    };
+    let result = with_mesh(config, async |m| {
+        let cancel = CancellationToken::new();
+        if mesh::own_tools::is_own(name) {
+            mesh::own_tools::call(m, name, arguments.unwrap_or_default(), None, None, &cancel)
+                .await
+                .map_err(|e| Error::InvalidInput(e.message.to_string()))
+        } else {
+            m.call_tool(name, arguments, None, None, &cancel).await
+        }
+    })
+    .await?;
+    if json {
+        out(&serde_json::to_string_pretty(&result).unwrap_or_default());
+    } else {
+        for c in &result.content {
+            match c.as_text() {
+                Some(t) => out(&t.text),
+                None => out(&serde_json::to_string(c).unwrap_or_default()),
+            }
+        }
+    }
+    Ok(if result.is_error == Some(true) {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// `doctor`: config, each server, Docker. Exit code 1 if anything is broken.
+pub async fn doctor(explicit: Option<&Path>) -> ExitCode {
+    let mut ok = true;
+    let config = match Config::discover(explicit) {
+        Ok(c) => {
+            out(&format!(
+                "ok    config: {} ({} servers)",
+                c.source,
+                c.servers.len()
+            ));
+            c
+        }
+        Err(e) => {
+            out(&format!("FAIL  config: {e}"));
+            return ExitCode::FAILURE;
+        }
+    };
+    let rows = with_mesh(&config, async |m| {
+        m.servers()
+            .iter()
+            .map(|ds| {
+                (
+                    ds.spec.name.clone(),
+                    ds.spec.endpoint(),
+                    ds.status(),
+                    ds.view().tools.len(),
+                )
+            })
+            .collect::<Vec<_>>()
+    })
+    .await;
+    for (name, endpoint, status, tools) in rows {
+        match status {
+            Status::Ready { .. } | Status::Stopped
+                if tools > 0 || matches!(status, Status::Ready { .. }) =>
+            {
+                out(&format!("ok    server {name}: {tools} tools ({endpoint})"));
+            }
+            Status::Disabled => out(&format!("skip  server {name}: disabled")),
+            Status::Down { error, .. } => {
+                ok = false;
+                out(&format!("FAIL  server {name}: {error}"));
+            }
+            other => {
+                ok = false;
+                out(&format!(
+                    "FAIL  server {name}: {} ({endpoint})",
+                    other.label()
+                ));
+            }
+        }
+    }
+    let socket =
+        std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".into());
+    let present = socket
+        .strip_prefix("unix://")
+        .is_none_or(|p| Path::new(p).exists());
+    out(&format!(
+        "info  docker: {} ({socket}); container servers (`image = ...`) are not supported by this build yet",
+        if present { "socket found" } else { "no socket" }
+    ));
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}

@@ -1,0 +1,239 @@
+//! What the CLI's subcommands do, as library functions, so tests drive exactly what users
+//! run. `run` dispatches; each submodule holds one family of commands. Human output goes to
+//! stdout, logs to stderr.
+
+pub mod connect;
+pub mod import;
+mod inspect;
+mod serve;
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use crate::config::{Config, Expose};
+use crate::error::Error;
+
+/// A parsed command line.
+#[derive(Debug)]
+pub struct Invocation {
+    /// `--config`.
+    pub config: Option<PathBuf>,
+    /// The subcommand.
+    pub action: Action,
+}
+
+/// One subcommand with its arguments.
+#[derive(Debug)]
+pub enum Action {
+    /// `serve`
+    Serve {
+        /// `--http ADDR`
+        http: Option<SocketAddr>,
+        /// `--token`
+        token: Option<String>,
+        /// `--expose`
+        expose: Option<Expose>,
+    },
+    /// `servers list`
+    ServersList {
+        /// `--json`
+        json: bool,
+    },
+    /// `tools list`
+    ToolsList {
+        /// `--json`
+        json: bool,
+    },
+    /// `tools call`
+    ToolsCall {
+        /// Tool name.
+        name: String,
+        /// JSON arguments.
+        args: String,
+        /// `--json`
+        json: bool,
+    },
+    /// `import`
+    Import {
+        /// Input file.
+        file: PathBuf,
+        /// `--output`
+        output: Option<PathBuf>,
+        /// `--force`
+        force: bool,
+    },
+    /// `doctor`
+    Doctor,
+    /// `connect`
+    Connect {
+        /// Which client.
+        client: connect::Client,
+        /// `--url`
+        url: Option<String>,
+        /// `--token-env`
+        token_env: Option<String>,
+        /// `--write`
+        write: bool,
+    },
+    /// `config default`
+    ConfigDefault,
+    /// `config check`
+    ConfigCheck,
+    /// `config schema`
+    ConfigSchema,
+}
+
+/// Runs one invocation to completion.
+///
+/// # Errors
+/// Whatever the command failed with; the message says what to do next.
+pub async fn run(inv: Invocation) -> Result<ExitCode, Error> {
+    let load = || Config::discover(inv.config.as_deref());
+    match inv.action {
+        Action::Serve {
+            http,
+            token,
+            expose,
+        } => {
+            let mut config = load()?;
+            if let Some(e) = expose {
+                config.front.expose = e;
+            }
+            serve::serve(config, http, token).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Action::ServersList { json } => inspect::servers_list(&load()?, json).await,
+        Action::ToolsList { json } => inspect::tools_list(&load()?, json).await,
+        Action::ToolsCall { name, args, json } => {
+            inspect::tools_call(&load()?, &name, &args, json).await
+        }
+        Action::Doctor => Ok(inspect::doctor(inv.config.as_deref()).await),
+        Action::Import {
+            file,
+            output,
+            force,
+        } => import_file(&file, output.as_deref(), force),
+        Action::Connect {
+            client,
+            url,
+            token_env,
+            write,
+        } => connect_client(client, inv.config, url, token_env, write),
+        Action::ConfigDefault => {
+            out(crate::config::EMBEDDED_DEFAULT);
+            Ok(ExitCode::SUCCESS)
+        }
+        Action::ConfigCheck => {
+            let config = load()?;
+            out(&format!(
+                "{} is valid: {} server(s)",
+                config.source,
+                config.servers.len()
+            ));
+            for s in &config.servers {
+                out(&format!(
+                    "  {:<16} {:<8} {}",
+                    s.name,
+                    s.kind(),
+                    s.endpoint()
+                ));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Action::ConfigSchema => {
+            let schema = schemars::schema_for!(crate::config::RawConfig);
+            out(&serde_json::to_string_pretty(&schema).unwrap_or_default());
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// Writes a line to stdout, ignoring a closed pipe (`polyclaw tools list | head`).
+pub(crate) fn out(text: &str) {
+    let mut stdout = std::io::stdout().lock();
+    let _ = writeln!(stdout, "{text}");
+}
+
+fn import_file(
+    file: &std::path::Path,
+    output: Option<&std::path::Path>,
+    force: bool,
+) -> Result<ExitCode, Error> {
+    let text = std::fs::read_to_string(file).map_err(|source| Error::Io {
+        context: format!("cannot read {}", file.display()),
+        source,
+    })?;
+    let (raw, warnings) = import::import_mcp_servers(file, &text)?;
+    for w in &warnings {
+        eprintln!("warning: {w}");
+    }
+    let toml = import::to_toml(&raw)?;
+    match output {
+        None => out(&toml),
+        Some(path) => {
+            if path.exists() && !force {
+                return Err(Error::InvalidInput(format!(
+                    "{} exists; pass --force to overwrite it",
+                    path.display()
+                )));
+            }
+            std::fs::write(path, toml).map_err(|source| Error::Io {
+                context: format!("cannot write {}", path.display()),
+                source,
+            })?;
+            eprintln!(
+                "wrote {} with {} server(s); check it with `polyclaw --config {} doctor`",
+                path.display(),
+                raw.servers.len(),
+                path.display()
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn connect_client(
+    client: connect::Client,
+    config: Option<PathBuf>,
+    url: Option<String>,
+    token_env: Option<String>,
+    write: bool,
+) -> Result<ExitCode, Error> {
+    let exe = std::env::current_exe().map_err(|source| Error::Io {
+        context: "cannot find the polyclaw binary's path".into(),
+        source,
+    })?;
+    let config = config.map(|c| std::fs::canonicalize(&c).unwrap_or(c));
+    let launch = connect::Launch {
+        exe,
+        config,
+        http_url: url,
+        token_env,
+    };
+    let snippet = connect::client_config(client, &launch);
+    let json = serde_json::to_string_pretty(&snippet.json).unwrap_or_default();
+    if write {
+        let Some(path) = &snippet.path else {
+            return Err(Error::InvalidInput(
+                "this client has no config file polyclaw knows how to write; add the entry by hand"
+                    .into(),
+            ));
+        };
+        let outcome = connect::write_into(path, client, &snippet.json)?;
+        eprintln!("{outcome:?}: {}", path.display());
+    } else {
+        if let Some(path) = &snippet.path {
+            out(&format!("# add this to {}", path.display()));
+        }
+        out(&json);
+        if let Some(shell) = &snippet.shell {
+            out(&format!("\n# or run:\n{shell}"));
+        }
+    }
+    for n in &snippet.notes {
+        eprintln!("note: {n}");
+    }
+    Ok(ExitCode::SUCCESS)
+}

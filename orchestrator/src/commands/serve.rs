@@ -1,0 +1,116 @@
+//! `polyclaw serve`: start the mesh, serve the front door over stdio or HTTP, and on
+//! SIGINT/SIGTERM (or the stdio client leaving) stop serving and stop every server, bounded.
+
+use std::io::IsTerminal;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Config;
+use crate::error::Error;
+use crate::mesh::{self, Mesh};
+
+/// Serves until a signal arrives or (stdio) the client disconnects.
+///
+/// # Errors
+/// [`Error::Bind`] when the HTTP address is taken; [`Error::Io`] when serving fails.
+pub async fn serve(
+    config: Config,
+    http: Option<SocketAddr>,
+    token: Option<String>,
+) -> Result<(), Error> {
+    let root = CancellationToken::new();
+    spawn_signal_handler(root.clone());
+    tracing::info!(config = %config.source, servers = config.servers.len(), "starting polyclaw");
+    let mesh = Mesh::start(&config, root.child_token());
+    let served = match http {
+        Some(addr) => {
+            let listener = mesh::http::bind(addr).await?;
+            let local = listener.local_addr().unwrap_or(addr);
+            let banner_mesh = mesh.clone();
+            let authed = token.is_some();
+            tokio::spawn(async move { banner(&banner_mesh, local, authed).await });
+            mesh::http::serve(mesh.clone(), listener, token, root.clone()).await
+        }
+        None => mesh::stdio::serve(mesh.clone(), root.clone()).await,
+    };
+    tracing::info!("stopping servers");
+    root.cancel();
+    tokio::time::timeout(Duration::from_secs(10), mesh.shutdown())
+        .await
+        .unwrap_or_else(|_| tracing::error!("servers did not stop within 10 s"));
+    served
+}
+
+fn spawn_signal_handler(root: CancellationToken) {
+    tokio::spawn(async move {
+        let term = async {
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(mut s) => {
+                    s.recv().await;
+                }
+                Err(_) => std::future::pending::<()>().await,
+            }
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => tracing::info!("interrupted"),
+            () = term => tracing::info!("terminated"),
+            () = root.cancelled() => return,
+        }
+        root.cancel();
+    });
+}
+
+/// Tells a person at a terminal what is running and how to connect; a log line otherwise.
+async fn banner(mesh: &Mesh, local: SocketAddr, authed: bool) {
+    let url = format!("http://{local}{}", mesh::http::MCP_PATH);
+    tracing::info!(%url, "serving MCP over Streamable HTTP");
+    if !std::io::stdout().is_terminal() {
+        return;
+    }
+    mesh.warm_up(mesh::LIST_WAIT).await;
+    let catalog = mesh.catalog();
+    let mut lines = vec![format!("\npolyclaw is serving MCP at {url}\n")];
+    for ds in mesh.servers() {
+        let n = catalog
+            .tools
+            .iter()
+            .filter(|t| {
+                catalog
+                    .tool_route(&t.name)
+                    .is_some_and(|r| r.server == ds.spec.name)
+            })
+            .count();
+        let status = ds.status();
+        let extra = match &status {
+            crate::runtime::Status::Down { error, .. } => format!("  ({error})"),
+            _ => String::new(),
+        };
+        lines.push(format!(
+            "  {:<14} {:<8} {:>3} tools  {}{extra}",
+            ds.spec.name,
+            status.label(),
+            n,
+            ds.spec.endpoint()
+        ));
+    }
+    lines.push(format!(
+        "  {:<14} {:<8} {:>3} tools  polyclaw's own (find_tools, add_server, ...)",
+        "polyclaw",
+        "ready",
+        mesh::own_tools::definitions().len()
+    ));
+    lines.push(String::new());
+    lines.push("Connect a client:".into());
+    lines.push(format!("  VS Code:      add {{\"servers\": {{\"polyclaw\": {{\"type\": \"http\", \"url\": \"{url}\"}}}}}} to .vscode/mcp.json"));
+    lines.push(format!(
+        "  Claude Code:  claude mcp add --transport http polyclaw {url}"
+    ));
+    lines.push("  or over stdio: polyclaw connect vscode|claude-desktop|claude-code|cursor".into());
+    if authed {
+        lines.push("  (send `Authorization: Bearer <token>`: the token is required)".into());
+    }
+    lines.push("Press Ctrl-C to stop.".into());
+    super::out(&lines.join("\n"));
+}

@@ -1,0 +1,123 @@
+//! The on-disk shape of `polyclaw.toml`, exactly as serde reads it. Unknown keys are errors,
+//! so a typo never silently disables a setting. Semantic checks live in `spec.rs`.
+
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::error::ConfigIssue;
+
+use super::spec::Expose;
+
+/// The whole file.
+#[derive(Debug, Default, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    /// One table per server; the table's key is the server's name.
+    #[serde(default)]
+    pub servers: BTreeMap<String, RawServer>,
+    /// Settings of the MCP front door that clients connect to.
+    #[serde(default, skip_serializing_if = "FrontConfig::is_default")]
+    pub front: FrontConfig,
+}
+
+/// One `[servers.NAME]` table. Which transport it uses is given by its keys, as in the
+/// `mcpServers` format of MCP clients: `command` for a local process, `url` for a remote
+/// Streamable HTTP server.
+#[derive(Debug, Default, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawServer {
+    /// The program to run (stdio transport).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<String>,
+    /// Its arguments.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub args: Vec<String>,
+    /// Extra environment variables for the process; values may use `${env:NAME}`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub env: BTreeMap<String, String>,
+    /// Working directory of the process.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cwd: Option<String>,
+    /// The URL of a remote Streamable HTTP MCP endpoint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// HTTP headers sent with every request to `url`; values may use `${env:NAME}`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub headers: BTreeMap<String, String>,
+    /// A container image (Docker runtime; not available yet).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+    /// The prefix of this server's tool and prompt names; defaults to the server's name.
+    /// `""` serves names unprefixed when they collide with nothing else.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefix: Option<String>,
+    /// `lazy` (default): start on first use; `boot`: start with polyclaw.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start: Option<String>,
+    /// Seconds a single request to this server may take (default 60).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<f64>,
+    /// `false` keeps the entry but never starts it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
+    /// Free text shown by `servers list` and `polyclaw__list_servers`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+/// `[front]`: how the front door serves clients.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct FrontConfig {
+    /// `all` (default) serves every downstream tool; `search` serves only polyclaw's own tools,
+    /// whose `find_tools` and `call_tool` reach the rest.
+    pub expose: Expose,
+    /// Browser origins allowed to call the HTTP front door, besides loopback ones
+    /// (e.g. `https://app.example.com`). Requests with another `Origin` are refused.
+    pub allowed_origins: Vec<String>,
+    /// Host names (or `host:port`) the HTTP front door answers to, besides loopback ones.
+    pub allowed_hosts: Vec<String>,
+    /// Largest accepted HTTP request body, in bytes.
+    pub max_request_bytes: usize,
+}
+
+impl Default for FrontConfig {
+    fn default() -> Self {
+        Self {
+            expose: Expose::All,
+            allowed_origins: Vec::new(),
+            allowed_hosts: Vec::new(),
+            max_request_bytes: 4 * 1024 * 1024,
+        }
+    }
+}
+
+impl FrontConfig {
+    fn is_default(&self) -> bool {
+        *self == Self::default()
+    }
+
+    pub(super) fn validate(&self, issues: &mut Vec<ConfigIssue>) {
+        for (i, origin) in self.allowed_origins.iter().enumerate() {
+            if origin != "null" && !origin.contains("://") {
+                issues.push(ConfigIssue {
+                    path: format!("front.allowed_origins[{i}]"),
+                    message: format!(
+                        "`{origin}` has no scheme; write it as a browser sends it, e.g. `https://{origin}`"
+                    ),
+                });
+            }
+        }
+        if self.max_request_bytes < 1024 {
+            issues.push(ConfigIssue {
+                path: "front.max_request_bytes".into(),
+                message: format!(
+                    "{} bytes is too small for any MCP request; use at least 1024",
+                    self.max_request_bytes
+                ),
+            });
+        }
+    }
+}

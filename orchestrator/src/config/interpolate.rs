@@ -1,0 +1,87 @@
+//! `${env:NAME}` and `${polyclaw:bin_dir}` references in config values, resolved host-side
+//! before anything starts. A missing variable is an error that names it; nothing is ever
+//! resolved to an empty string silently.
+
+use std::collections::BTreeMap;
+
+/// Resolves references against a snapshot of variables.
+#[derive(Debug, Clone, Default)]
+pub struct Interpolator {
+    /// Environment variables visible to `${env:NAME}`.
+    env: BTreeMap<String, String>,
+    /// The folder of the running polyclaw binary, for `${polyclaw:bin_dir}`.
+    bin_dir: Option<String>,
+}
+
+impl Interpolator {
+    /// Uses the process environment and the current executable's folder.
+    #[must_use]
+    pub fn from_env() -> Self {
+        let bin_dir = std::env::current_exe()
+            .ok()
+            .and_then(|p| p.parent().map(|d| d.to_string_lossy().into_owned()));
+        Self {
+            env: std::env::vars().collect(),
+            bin_dir,
+        }
+    }
+
+    /// Uses the given variables (tests).
+    #[must_use]
+    pub fn with_vars(env: BTreeMap<String, String>, bin_dir: Option<String>) -> Self {
+        Self { env, bin_dir }
+    }
+
+    /// Replaces every reference in `value`. `$$` stands for a literal `$`.
+    ///
+    /// # Errors
+    /// A sentence naming the missing variable or the malformed reference and the fix.
+    pub fn resolve(&self, value: &str) -> Result<String, String> {
+        let mut out = String::with_capacity(value.len());
+        let mut rest = value;
+        while let Some(pos) = rest.find('$') {
+            out.push_str(&rest[..pos]);
+            let tail = &rest[pos..];
+            if let Some(after) = tail.strip_prefix("$$") {
+                out.push('$');
+                rest = after;
+                continue;
+            }
+            let Some(body) = tail.strip_prefix("${") else {
+                out.push('$');
+                rest = &tail[1..];
+                continue;
+            };
+            let Some(end) = body.find('}') else {
+                return Err(format!(
+                    "`{tail}` opens a reference with `${{` but never closes it with `}}`"
+                ));
+            };
+            let reference = &body[..end];
+            out.push_str(&self.lookup(reference)?);
+            rest = &body[end + 1..];
+        }
+        out.push_str(rest);
+        Ok(out)
+    }
+
+    fn lookup(&self, reference: &str) -> Result<String, String> {
+        if let Some(name) = reference.strip_prefix("env:") {
+            return self.env.get(name).cloned().ok_or_else(|| {
+                format!(
+                    "uses `${{env:{name}}}` but the environment variable {name} is not set; \
+                     export it before starting polyclaw"
+                )
+            });
+        }
+        if reference == "polyclaw:bin_dir" {
+            return self.bin_dir.clone().ok_or_else(|| {
+                "uses `${polyclaw:bin_dir}` but the polyclaw binary's folder is unknown".to_string()
+            });
+        }
+        Err(format!(
+            "`${{{reference}}}` is not a known reference; use `${{env:NAME}}` or `${{polyclaw:bin_dir}}` \
+             (write `$$` for a literal `$`)"
+        ))
+    }
+}

@@ -1,0 +1,141 @@
+//! Typed configuration: `polyclaw.toml`, where it is found, and how it becomes a validated
+//! list of [`ServerSpec`]s.
+//!
+//! Loading never panics: every problem in a file is collected with its key path
+//! (`servers.git.command`) and returned together in one [`ConfigError::Invalid`], so a user
+//! fixes a broken file in one pass. This module resolves `${env:NAME}` references host-side;
+//! it never starts anything.
+
+mod file;
+mod interpolate;
+mod spec;
+
+pub use file::{FrontConfig, RawConfig, RawServer};
+pub use interpolate::Interpolator;
+pub use spec::{
+    Expose, ServerSpec, StartPolicy, Transport, validate as validate_raw, validate_server_name,
+};
+
+use std::path::{Path, PathBuf};
+
+use crate::error::{ConfigIssue, Error};
+
+/// The configuration used when no `--config` is given and no `./polyclaw.toml` exists.
+/// It must work on a fresh machine after `cargo build --release`.
+pub const EMBEDDED_DEFAULT: &str = include_str!("default.toml");
+
+/// The name of the file looked up in the working directory.
+pub const DEFAULT_FILE_NAME: &str = "polyclaw.toml";
+
+/// Where a configuration came from: shown by `polyclaw doctor` and in every config error.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConfigSource {
+    /// A file given with `--config` or found as `./polyclaw.toml`.
+    File(PathBuf),
+    /// The configuration compiled into the binary.
+    Embedded,
+}
+
+impl std::fmt::Display for ConfigSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::File(path) => write!(f, "{}", path.display()),
+            Self::Embedded => f.write_str("the embedded default configuration"),
+        }
+    }
+}
+
+/// A loaded, validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Where it was read from.
+    pub source: ConfigSource,
+    /// Every server, validated and with `${env:..}` resolved, in name order.
+    pub servers: Vec<ServerSpec>,
+    /// Settings of the front door.
+    pub front: FrontConfig,
+}
+
+impl Config {
+    /// Finds and loads the configuration: `explicit` if given, else `./polyclaw.toml`, else the
+    /// embedded default.
+    ///
+    /// # Errors
+    /// [`Error::ConfigRead`] when the file cannot be read, [`Error::ConfigInvalid`] with every
+    /// problem found when it cannot be used.
+    pub fn discover(explicit: Option<&Path>) -> Result<Self, Error> {
+        if let Some(path) = explicit {
+            return Self::from_file(path);
+        }
+        let local = Path::new(DEFAULT_FILE_NAME);
+        if local.is_file() {
+            return Self::from_file(local);
+        }
+        Self::parse(
+            EMBEDDED_DEFAULT,
+            ConfigSource::Embedded,
+            &Interpolator::from_env(),
+        )
+    }
+
+    /// Loads one file.
+    ///
+    /// # Errors
+    /// See [`Config::discover`].
+    pub fn from_file(path: &Path) -> Result<Self, Error> {
+        let text = std::fs::read_to_string(path).map_err(|source| Error::ConfigRead {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::parse(
+            &text,
+            ConfigSource::File(path.to_path_buf()),
+            &Interpolator::from_env(),
+        )
+    }
+
+    /// Parses and validates configuration text.
+    ///
+    /// # Errors
+    /// [`Error::ConfigInvalid`] listing every problem with its key path.
+    pub fn parse(text: &str, source: ConfigSource, vars: &Interpolator) -> Result<Self, Error> {
+        let raw: RawConfig = toml::from_str(text).map_err(|e| Error::ConfigInvalid {
+            source_name: source.to_string(),
+            issues: vec![ConfigIssue {
+                path: toml_error_path(&e),
+                message: e.message().to_string(),
+            }],
+        })?;
+        let mut issues = Vec::new();
+        let mut servers = Vec::new();
+        for (name, server) in &raw.servers {
+            if let Some(spec) = spec::validate(name, server, vars, &mut issues) {
+                servers.push(spec);
+            }
+        }
+        raw.front.validate(&mut issues);
+        if issues.is_empty() {
+            Ok(Self {
+                source,
+                servers,
+                front: raw.front,
+            })
+        } else {
+            Err(Error::ConfigInvalid {
+                source_name: source.to_string(),
+                issues,
+            })
+        }
+    }
+}
+
+/// A TOML syntax or type error's location, as a line number when toml gives a span.
+fn toml_error_path(error: &toml::de::Error) -> String {
+    match error.span() {
+        Some(span) => format!("byte {}", span.start),
+        None => "(file)".to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,110 @@
+//! The one error type of the `polyclaw` library. Each variant's message says what went wrong
+//! and what to do next; causes are kept in `#[source]`, never repeated in the message.
+
+use std::path::PathBuf;
+
+/// One problem found in a configuration, with the key path it is about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigIssue {
+    /// Where: `servers.git.command`, `front.allowed_origins[0]`, or a byte offset for syntax.
+    pub path: String,
+    /// What is wrong and how to fix it.
+    pub message: String,
+}
+
+impl std::fmt::Display for ConfigIssue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.path, self.message)
+    }
+}
+
+/// Errors of the polyclaw library.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A config file could not be read.
+    #[error("cannot read config file {path}; check the path given to --config")]
+    ConfigRead {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A configuration has problems; all of them are listed.
+    #[error("{source_name} has {} problem(s):\n{}", issues.len(), issues.iter().map(|i| format!("  - {i}")).collect::<Vec<_>>().join("\n"))]
+    ConfigInvalid {
+        /// The file (or "the embedded default configuration").
+        source_name: String,
+        /// Every problem found.
+        issues: Vec<ConfigIssue>,
+    },
+    /// An `mcpServers` JSON file could not be converted.
+    #[error("cannot import {path}: {message}")]
+    Import {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// A server name that the registry does not hold.
+    #[error("no server named `{0}`; `polyclaw servers list` shows the registry")]
+    UnknownServer(String),
+    /// A server name that is taken.
+    #[error("a server named `{0}` already exists; remove it first or pick another name")]
+    DuplicateServer(String),
+    /// A tool name that no server serves.
+    #[error(
+        "no tool named `{0}`; `polyclaw tools list` (or the `polyclaw__find_tools` tool) shows what exists"
+    )]
+    UnknownTool(String),
+    /// A server could not be started or reached.
+    #[error("server `{server}` is unavailable: {reason}")]
+    Unavailable {
+        /// The server.
+        server: String,
+        /// Why, with the fix where one is known.
+        reason: String,
+    },
+    /// A downstream request failed.
+    #[error("server `{server}` failed the request: {message}")]
+    Downstream {
+        /// The server.
+        server: String,
+        /// Its error.
+        message: String,
+    },
+    /// A downstream request passed its deadline.
+    #[error(
+        "server `{server}` did not answer within {secs:.1} s; raise `servers.{server}.timeout` if it is just slow"
+    )]
+    Timeout {
+        /// The server.
+        server: String,
+        /// The deadline.
+        secs: f64,
+    },
+    /// The front door could not bind or serve.
+    #[error("cannot serve on {addr}; is another process using it? pick another with --http ADDR")]
+    Bind {
+        /// The address.
+        addr: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Bad arguments to one of polyclaw's own tools or commands.
+    #[error("{0}")]
+    InvalidInput(String),
+    /// Other I/O.
+    #[error("{context}")]
+    Io {
+        /// What was being done.
+        context: String,
+        /// Why it failed.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Shorthand used across the library.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

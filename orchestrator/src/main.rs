@@ -1,0 +1,97 @@
+//! The `polyclaw` binary: parse the command line, set up logging on stderr, build the
+//! runtime, call into the library, turn the outcome into an exit code. Nothing else.
+
+mod cli;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use tracing_subscriber::EnvFilter;
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    init_logging(&cli);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(polyclaw::commands::run(cli.into()));
+    // Every child was stopped by `run`; don't wait for stray blocking tasks (stdin reader).
+    runtime.shutdown_timeout(std::time::Duration::from_millis(200));
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e}");
+            let mut source = std::error::Error::source(&e);
+            while let Some(cause) = source {
+                eprintln!("  caused by: {cause}");
+                source = cause.source();
+            }
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(cli: &cli::Cli) {
+    let default = if cli.quiet {
+        "error"
+    } else {
+        match cli.verbose {
+            0 => "polyclaw=info,warn",
+            1 => "polyclaw=debug,info",
+            _ => "trace",
+        }
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .compact()
+        .init();
+}
+
+impl From<cli::Cli> for polyclaw::commands::Invocation {
+    fn from(cli: cli::Cli) -> Self {
+        use polyclaw::commands::Action;
+        let action = match cli.command {
+            cli::Command::Serve(a) => Action::Serve {
+                http: a.http,
+                token: a.token,
+                expose: a.expose.map(Into::into),
+            },
+            cli::Command::Servers(cli::ServersCommand::List { json }) => {
+                Action::ServersList { json }
+            }
+            cli::Command::Tools(cli::ToolsCommand::List { json }) => Action::ToolsList { json },
+            cli::Command::Tools(cli::ToolsCommand::Call { name, args, json }) => {
+                Action::ToolsCall { name, args, json }
+            }
+            cli::Command::Import(a) => Action::Import {
+                file: a.file,
+                output: a.output,
+                force: a.force,
+            },
+            cli::Command::Doctor => Action::Doctor,
+            cli::Command::Connect(a) => Action::Connect {
+                client: a.client,
+                url: a.url,
+                token_env: a.token_env,
+                write: a.write,
+            },
+            cli::Command::Config(cli::ConfigCommand::Default) => Action::ConfigDefault,
+            cli::Command::Config(cli::ConfigCommand::Check) => Action::ConfigCheck,
+            cli::Command::Config(cli::ConfigCommand::Schema) => Action::ConfigSchema,
+        };
+        Self {
+            config: cli.config,
+            action,
+        }
+    }
+}

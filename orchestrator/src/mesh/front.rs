@@ -1,0 +1,325 @@
+//! The front door: the one MCP server that clients connect to. It answers lists from the
+//! catalog (plus polyclaw's own tools), routes calls, reads and prompts to the owning server,
+//! and turns every internal error into one JSON-RPC error or tool error whose message says
+//! what to do. One `FrontDoor` is made per client session; all share the [`Mesh`].
+
+#![expect(
+    deprecated,
+    reason = "logging and resources/subscribe are deprecated in 2026-07-28 but still served to older clients"
+)]
+
+use std::sync::Arc;
+
+use rmcp::ErrorData as McpError;
+use rmcp::ServerHandler;
+use rmcp::model::ContentBlock as Content;
+use rmcp::model::{
+    CallToolRequestParams, CallToolResponse, CallToolResult, CompleteRequestParams, CompleteResult,
+    GetPromptRequestParams, GetPromptResponse, Implementation, ListPromptsResult,
+    ListResourceTemplatesResult, ListResourcesResult, ListToolsResult, PaginatedRequestParams,
+    ReadResourceRequestParams, ReadResourceResponse, Reference, ServerCapabilities, ServerConfig,
+    SetLevelRequestParams, SubscribeRequestParams, UnsubscribeRequestParams,
+};
+use rmcp::service::{
+    NotificationContext, Peer, RequestContext, RoleClient, RoleServer, ServiceError,
+};
+
+use crate::config::Expose;
+use crate::error::Error;
+use crate::runtime::downstream::START_TIMEOUT;
+
+use super::{LIST_WAIT, Mesh, own_tools};
+
+/// The MCP server handler of the front door.
+#[derive(Clone)]
+pub struct FrontDoor {
+    mesh: Arc<Mesh>,
+}
+
+impl FrontDoor {
+    /// A handler for one client session.
+    #[must_use]
+    pub fn new(mesh: Arc<Mesh>) -> Self {
+        Self { mesh }
+    }
+
+    async fn owner_peer(&self, server: &str) -> Result<Peer<RoleClient>, McpError> {
+        let ds = self.mesh.server(server).ok_or_else(|| {
+            McpError::invalid_params(Error::UnknownServer(server.into()).to_string(), None)
+        })?;
+        ds.peer(START_TIMEOUT)
+            .await
+            .map_err(|e| McpError::internal_error(e.to_string(), None))
+    }
+
+    async fn resource_owner(&self, uri: &str) -> Result<String, McpError> {
+        if let Some(s) = self.mesh.catalog().resource_owner(uri) {
+            return Ok(s.to_string());
+        }
+        self.mesh.warm_up(LIST_WAIT).await;
+        self.mesh
+            .catalog()
+            .resource_owner(uri)
+            .map(str::to_string)
+            .ok_or_else(|| {
+                McpError::resource_not_found(
+                    format!(
+                        "no server offers the resource `{uri}`; resources/list shows what exists"
+                    ),
+                    None,
+                )
+            })
+    }
+}
+
+fn relay_error(server: &str, e: ServiceError) -> McpError {
+    match e {
+        ServiceError::McpError(e) => e,
+        other => McpError::internal_error(
+            format!("server `{server}` failed the request: {other}"),
+            None,
+        ),
+    }
+}
+
+impl ServerHandler for FrontDoor {
+    fn get_info(&self) -> ServerConfig {
+        let caps = ServerCapabilities::builder()
+            .enable_tools()
+            .enable_tool_list_changed()
+            .enable_prompts()
+            .enable_prompts_list_changed()
+            .enable_resources()
+            .enable_resources_list_changed()
+            .enable_resources_subscribe()
+            .enable_logging()
+            .enable_completions()
+            .build();
+        ServerConfig::new(caps)
+            .with_server_info(Implementation::new("polyclaw", env!("CARGO_PKG_VERSION")))
+            .with_instructions(
+                "polyclaw serves the tools of many MCP servers as one. Tool names are \
+                 `<server>__<tool>`. Use polyclaw__find_tools to search them by words and \
+                 polyclaw__list_servers to see which servers are up.",
+            )
+    }
+
+    async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
+        self.mesh.relay.add_front(context.peer);
+    }
+
+    async fn list_tools(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, McpError> {
+        let mut tools = own_tools::definitions();
+        if self.mesh.front.expose == Expose::All {
+            self.mesh.warm_up(LIST_WAIT).await;
+            tools.extend(self.mesh.catalog().tools.iter().cloned());
+        }
+        Ok(ListToolsResult::with_all_items(tools))
+    }
+
+    fn get_tool(&self, name: &str) -> Option<rmcp::model::Tool> {
+        if own_tools::is_own(name) {
+            return own_tools::definitions()
+                .into_iter()
+                .find(|t| t.name == name);
+        }
+        self.mesh.catalog().tool(name).cloned()
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, McpError> {
+        let token = context.meta.get_progress_token();
+        let client = Some(context.peer.clone());
+        let name = request.name.to_string();
+        if own_tools::is_own(&name) {
+            return own_tools::call(
+                &self.mesh,
+                &name,
+                request.arguments.unwrap_or_default(),
+                client,
+                token,
+                &context.ct,
+            )
+            .await
+            .map(CallToolResponse::from);
+        }
+        match self
+            .mesh
+            .call_tool(&name, request.arguments, client, token, &context.ct)
+            .await
+        {
+            Ok(result) => Ok(result.into()),
+            Err(e @ Error::UnknownTool(_)) => Err(McpError::invalid_params(e.to_string(), None)),
+            Err(Error::Downstream { message, server }) if message.contains("(code -32602)") => {
+                Err(McpError::invalid_params(
+                    format!("server `{server}` rejected the arguments: {message}"),
+                    None,
+                ))
+            }
+            Err(e) => {
+                tracing::warn!(tool = %name, "call failed: {e}");
+                Ok(CallToolResult::error(vec![Content::text(e.to_string())]).into())
+            }
+        }
+    }
+
+    async fn list_prompts(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListPromptsResult, McpError> {
+        self.mesh.warm_up(LIST_WAIT).await;
+        Ok(ListPromptsResult::with_all_items(
+            self.mesh.catalog().prompts.clone(),
+        ))
+    }
+
+    async fn get_prompt(
+        &self,
+        request: GetPromptRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<GetPromptResponse, McpError> {
+        let mut route = self.mesh.catalog().prompt_route(&request.name).cloned();
+        if route.is_none() {
+            self.mesh.warm_up(LIST_WAIT).await;
+            route = self.mesh.catalog().prompt_route(&request.name).cloned();
+        }
+        let Some(route) = route else {
+            return Err(McpError::invalid_params(
+                format!(
+                    "no prompt named `{}`; prompts/list shows what exists",
+                    request.name
+                ),
+                None,
+            ));
+        };
+        let peer = self.owner_peer(&route.server).await?;
+        let mut params = GetPromptRequestParams::new(route.name.clone());
+        params.arguments = request.arguments;
+        peer.get_prompt(params)
+            .await
+            .map(GetPromptResponse::from)
+            .map_err(|e| relay_error(&route.server, e))
+    }
+
+    async fn list_resources(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListResourcesResult, McpError> {
+        self.mesh.warm_up(LIST_WAIT).await;
+        Ok(ListResourcesResult::with_all_items(
+            self.mesh.catalog().resources.clone(),
+        ))
+    }
+
+    async fn list_resource_templates(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListResourceTemplatesResult, McpError> {
+        self.mesh.warm_up(LIST_WAIT).await;
+        Ok(ListResourceTemplatesResult::with_all_items(
+            self.mesh.catalog().templates.clone(),
+        ))
+    }
+
+    async fn read_resource(
+        &self,
+        request: ReadResourceRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ReadResourceResponse, McpError> {
+        let server = self.resource_owner(&request.uri).await?;
+        let peer = self.owner_peer(&server).await?;
+        peer.read_resource(ReadResourceRequestParams::new(request.uri))
+            .await
+            .map(ReadResourceResponse::from)
+            .map_err(|e| relay_error(&server, e))
+    }
+
+    async fn subscribe(
+        &self,
+        request: SubscribeRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<(), McpError> {
+        let server = self.resource_owner(&request.uri).await?;
+        let peer = self.owner_peer(&server).await?;
+        peer.subscribe(SubscribeRequestParams::new(request.uri))
+            .await
+            .map_err(|e| relay_error(&server, e))
+    }
+
+    async fn unsubscribe(
+        &self,
+        request: UnsubscribeRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<(), McpError> {
+        let server = self.resource_owner(&request.uri).await?;
+        let peer = self.owner_peer(&server).await?;
+        peer.unsubscribe(UnsubscribeRequestParams::new(request.uri))
+            .await
+            .map_err(|e| relay_error(&server, e))
+    }
+
+    async fn complete(
+        &self,
+        request: CompleteRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<CompleteResult, McpError> {
+        let mut forwarded = request.clone();
+        forwarded.meta = None;
+        let server = match &request.r#ref {
+            Reference::Prompt(p) => {
+                let route = self.mesh.catalog().prompt_route(&p.name).cloned();
+                let Some(route) = route else {
+                    return Ok(CompleteResult::default());
+                };
+                if let Reference::Prompt(fp) = &mut forwarded.r#ref {
+                    fp.name.clone_from(&route.name);
+                }
+                route.server
+            }
+            Reference::Resource(r) => match self.mesh.catalog().resource_owner(&r.uri) {
+                Some(s) => s.to_string(),
+                None => return Ok(CompleteResult::default()),
+            },
+            _ => return Ok(CompleteResult::default()),
+        };
+        let peer = self.owner_peer(&server).await?;
+        if peer
+            .peer_info()
+            .is_some_and(|i| i.capabilities.completions.is_none())
+        {
+            return Ok(CompleteResult::default());
+        }
+        peer.complete(forwarded)
+            .await
+            .map_err(|e| relay_error(&server, e))
+    }
+
+    async fn set_level(
+        &self,
+        request: SetLevelRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<(), McpError> {
+        for ds in self.mesh.servers() {
+            if let crate::runtime::Status::Ready {
+                peer, capabilities, ..
+            } = ds.status()
+                && capabilities.logging.is_some()
+            {
+                let _ = peer
+                    .set_level(SetLevelRequestParams::new(request.level))
+                    .await;
+            }
+        }
+        Ok(())
+    }
+}

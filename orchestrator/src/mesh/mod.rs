@@ -1,0 +1,304 @@
+//! The mesh: the registry of running downstream servers behind one front door.
+//!
+//! [`Mesh`] holds every [`Downstream`], the current [`Catalog`] (rebuilt whenever a server's
+//! lists change, then announced to clients), and the [`Relay`]. `front` is the MCP server
+//! clients talk to; `own_tools` are polyclaw's own `polyclaw__*` tools; `http` and `stdio`
+//! are the two transports of the front door.
+
+pub mod front;
+pub mod http;
+pub mod own_tools;
+pub mod stdio;
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use rmcp::model::{
+    CallToolRequestParams, CallToolResult, JsonObject, ProgressToken, RequestMetaObject,
+};
+use rmcp::service::{Peer, RoleServer, ServiceError};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{Config, FrontConfig, ServerSpec, StartPolicy};
+use crate::error::Error;
+use crate::registry::catalog::Entry;
+use crate::registry::{Catalog, Route};
+use crate::runtime::{Downstream, Event, ListKind, Relay, Status};
+
+pub use front::FrontDoor;
+
+/// How long a list request waits for lazily started servers.
+pub const LIST_WAIT: Duration = Duration::from_secs(20);
+
+/// The registry of running servers and the merged view over them.
+pub struct Mesh {
+    servers: RwLock<BTreeMap<String, Arc<Downstream>>>,
+    catalog: RwLock<Arc<Catalog>>,
+    /// Routes from downstream servers back to clients.
+    pub relay: Arc<Relay>,
+    events: mpsc::UnboundedSender<Event>,
+    /// Cancelled at shutdown; every server's supervisor token is a child of it.
+    root: CancellationToken,
+    /// Front-door settings.
+    pub front: FrontConfig,
+}
+
+impl std::fmt::Debug for Mesh {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Mesh").finish_non_exhaustive()
+    }
+}
+
+fn read<T: Clone>(l: &RwLock<T>) -> T {
+    l.read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .clone()
+}
+
+impl Mesh {
+    /// Builds the mesh from a configuration and starts `start = "boot"` servers. Must be
+    /// called inside a tokio runtime. `root` cancels everything at shutdown.
+    #[must_use]
+    pub fn start(config: &Config, root: CancellationToken) -> Arc<Self> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let relay = Arc::new(Relay::default());
+        let servers = config
+            .servers
+            .iter()
+            .map(|spec| {
+                let ds = Downstream::new(spec.clone(), &root, tx.clone(), relay.clone());
+                (spec.name.clone(), ds)
+            })
+            .collect();
+        let mesh = Arc::new(Self {
+            servers: RwLock::new(servers),
+            catalog: RwLock::new(Arc::default()),
+            relay,
+            events: tx,
+            root,
+            front: config.front.clone(),
+        });
+        tokio::spawn(event_loop(Arc::downgrade(&mesh), rx));
+        for ds in mesh.servers() {
+            if ds.spec.start == StartPolicy::Boot {
+                ds.ensure_started();
+            }
+        }
+        mesh
+    }
+
+    /// Every server, in name order.
+    #[must_use]
+    pub fn servers(&self) -> Vec<Arc<Downstream>> {
+        read(&self.servers).values().cloned().collect()
+    }
+
+    /// One server.
+    #[must_use]
+    pub fn server(&self, name: &str) -> Option<Arc<Downstream>> {
+        read(&self.servers).get(name).cloned()
+    }
+
+    /// The current merged view.
+    #[must_use]
+    pub fn catalog(&self) -> Arc<Catalog> {
+        read(&self.catalog)
+    }
+
+    /// Starts every enabled server that has not been started and waits (up to `wait`) until
+    /// each is ready or has failed, so lists include lazily started servers.
+    pub async fn warm_up(&self, wait: Duration) {
+        let pending: Vec<_> = self
+            .servers()
+            .into_iter()
+            .filter(|ds| matches!(ds.status(), Status::Stopped | Status::Starting))
+            .filter(|ds| ds.spec.enabled)
+            .collect();
+        if pending.is_empty() {
+            return;
+        }
+        let waits = pending.iter().map(|ds| ds.peer(wait));
+        let _ = futures::future::join_all(waits).await;
+        self.rebuild();
+    }
+
+    /// Rebuilds the catalog from every server's last known lists.
+    pub fn rebuild(&self) {
+        let entries: Vec<Entry> = self
+            .servers()
+            .iter()
+            .map(|ds| Entry {
+                server: ds.spec.name.clone(),
+                prefix: ds.spec.prefix.clone(),
+                view: ds.view(),
+            })
+            .collect();
+        let catalog = Arc::new(Catalog::build(&entries));
+        *self
+            .catalog
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = catalog;
+    }
+
+    /// Resolves an exposed tool name, warming up lazily started servers if it is not known yet.
+    ///
+    /// # Errors
+    /// [`Error::UnknownTool`].
+    pub async fn route_tool(&self, exposed: &str) -> Result<Route, Error> {
+        if let Some(r) = self.catalog().tool_route(exposed) {
+            return Ok(r.clone());
+        }
+        self.warm_up(LIST_WAIT).await;
+        self.catalog()
+            .tool_route(exposed)
+            .cloned()
+            .ok_or_else(|| Error::UnknownTool(exposed.to_string()))
+    }
+
+    /// Calls a downstream tool by its exposed name.
+    ///
+    /// `client` and `client_token` let progress, sampling and elicitation find their way back;
+    /// `cancel` aborts the call (the downstream is told). Returns the downstream's result, or
+    /// an error saying which server failed and why.
+    ///
+    /// # Errors
+    /// [`Error::UnknownTool`], [`Error::Unavailable`], [`Error::Timeout`], [`Error::Downstream`].
+    pub async fn call_tool(
+        &self,
+        exposed: &str,
+        arguments: Option<JsonObject>,
+        client: Option<Peer<RoleServer>>,
+        client_token: Option<ProgressToken>,
+        cancel: &CancellationToken,
+    ) -> Result<CallToolResult, Error> {
+        let route = self.route_tool(exposed).await?;
+        let ds = self
+            .server(&route.server)
+            .ok_or_else(|| Error::UnknownTool(exposed.to_string()))?;
+        let peer = ds.peer(crate::runtime::downstream::START_TIMEOUT).await?;
+        let guard = self.relay.begin_call(&route.server, client, client_token);
+        let mut params = CallToolRequestParams::new(route.name.clone());
+        params.arguments = arguments;
+        if let Some(token) = guard.downstream_token() {
+            let mut meta = RequestMetaObject::default();
+            meta.set_progress_token(token);
+            params.meta = Some(meta);
+        }
+        let timeout = ds.spec.timeout;
+        let result = tokio::select! {
+            r = tokio::time::timeout(timeout, peer.call_tool(params)) => r,
+            () = cancel.cancelled() => {
+                return Err(Error::Downstream { server: route.server, message: "the call was cancelled by the client".into() });
+            }
+        };
+        drop(guard);
+        match result {
+            Ok(Ok(r)) => Ok(r),
+            Ok(Err(e)) => Err(downstream_error(&route.server, e)),
+            Err(_) => Err(Error::Timeout {
+                server: route.server,
+                secs: timeout.as_secs_f64(),
+            }),
+        }
+    }
+
+    /// Adds a server at runtime, starts it and waits (bounded) until it is up; clients are
+    /// told the tool list changed.
+    ///
+    /// # Errors
+    /// [`Error::DuplicateServer`]; the server's own start error is returned too, but the
+    /// server stays registered (it is retried with backoff) so the caller can inspect it.
+    pub async fn add_server(&self, spec: ServerSpec) -> Result<Arc<Downstream>, Error> {
+        let ds = {
+            let mut servers = self
+                .servers
+                .write()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if servers.contains_key(&spec.name) {
+                return Err(Error::DuplicateServer(spec.name));
+            }
+            let ds = Downstream::new(spec, &self.root, self.events.clone(), self.relay.clone());
+            servers.insert(ds.spec.name.clone(), ds.clone());
+            ds
+        };
+        tracing::info!(server = %ds.spec.name, "server added");
+        ds.peer(crate::runtime::downstream::START_TIMEOUT).await?;
+        Ok(ds)
+    }
+
+    /// Stops and removes a server; clients are told the lists changed.
+    ///
+    /// # Errors
+    /// [`Error::UnknownServer`].
+    pub async fn remove_server(&self, name: &str) -> Result<(), Error> {
+        let ds = self
+            .servers
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(name)
+            .ok_or_else(|| Error::UnknownServer(name.to_string()))?;
+        ds.shutdown().await;
+        tracing::info!(server = %name, "server removed");
+        let _ = self.events.send(Event::ListsChanged {
+            server: name.to_string(),
+            kinds: vec![ListKind::Tools, ListKind::Prompts, ListKind::Resources],
+        });
+        Ok(())
+    }
+
+    /// Stops every server and waits (bounded) until their processes are reaped.
+    pub async fn shutdown(&self) {
+        self.root.cancel();
+        let all = self.servers();
+        futures::future::join_all(all.iter().map(|ds| ds.shutdown())).await;
+    }
+}
+
+fn downstream_error(server: &str, e: ServiceError) -> Error {
+    match e {
+        ServiceError::McpError(e) => Error::Downstream {
+            server: server.to_string(),
+            message: format!("{} (code {})", e.message, e.code.0),
+        },
+        ServiceError::TransportClosed | ServiceError::TransportSend(_) => Error::Unavailable {
+            server: server.to_string(),
+            reason: "the connection to it broke during the call (it may have crashed); polyclaw restarts it".into(),
+        },
+        other => Error::Downstream {
+            server: server.to_string(),
+            message: other.to_string(),
+        },
+    }
+}
+
+/// Rebuilds the catalog and tells clients whenever a server's lists change.
+async fn event_loop(mesh: std::sync::Weak<Mesh>, mut rx: mpsc::UnboundedReceiver<Event>) {
+    while let Some(event) = rx.recv().await {
+        let Some(mesh) = mesh.upgrade() else { break };
+        let Event::ListsChanged { mut kinds, .. } = event;
+        // Coalesce a burst of changes into one rebuild and one round of notifications.
+        while let Ok(Event::ListsChanged { kinds: more, .. }) = rx.try_recv() {
+            kinds.extend(more);
+        }
+        let before = mesh.catalog();
+        mesh.rebuild();
+        let after = mesh.catalog();
+        let tools_changed = kinds.contains(&ListKind::Tools) && before.tools != after.tools;
+        let prompts_changed = kinds.contains(&ListKind::Prompts) && before.prompts != after.prompts;
+        let resources_changed = kinds.contains(&ListKind::Resources)
+            && (before.resources != after.resources || before.templates != after.templates);
+        for peer in mesh.relay.fronts() {
+            if tools_changed {
+                let _ = peer.notify_tool_list_changed().await;
+            }
+            if prompts_changed {
+                let _ = peer.notify_prompt_list_changed().await;
+            }
+            if resources_changed {
+                let _ = peer.notify_resource_list_changed().await;
+            }
+        }
+    }
+}

@@ -1,0 +1,327 @@
+//! polyclaw's own tools, served under the server name `polyclaw`: list, add and remove
+//! servers at runtime, search tools by words, and call any tool by name (so a client can keep
+//! a small tool surface with `expose = "search"`).
+
+use std::sync::Arc;
+
+use rmcp::ErrorData as McpError;
+use rmcp::model::ContentBlock as Content;
+use rmcp::model::{CallToolResult, JsonObject, ProgressToken, Tool};
+use rmcp::service::{Peer, RoleServer};
+use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{Interpolator, RawServer};
+use crate::error::{ConfigIssue, Error};
+use crate::registry::names::{OWN_SERVER, qualify};
+use crate::runtime::Status;
+
+use super::Mesh;
+
+/// Names of the own tools (without prefix).
+pub const LIST_SERVERS: &str = "list_servers";
+/// See [`LIST_SERVERS`].
+pub const ADD_SERVER: &str = "add_server";
+/// See [`LIST_SERVERS`].
+pub const REMOVE_SERVER: &str = "remove_server";
+/// See [`LIST_SERVERS`].
+pub const FIND_TOOLS: &str = "find_tools";
+/// See [`LIST_SERVERS`].
+pub const CALL_TOOL: &str = "call_tool";
+
+fn schema(v: Value) -> Arc<JsonObject> {
+    match v {
+        Value::Object(o) => Arc::new(o),
+        _ => Arc::new(JsonObject::new()),
+    }
+}
+
+fn tool(name: &str, description: &str, input: Value) -> Tool {
+    Tool::new(
+        qualify(OWN_SERVER, name),
+        description.to_string(),
+        schema(input),
+    )
+}
+
+/// The own tools' definitions, with exposed names.
+#[must_use]
+pub fn definitions() -> Vec<Tool> {
+    vec![
+        tool(
+            LIST_SERVERS,
+            "List the MCP servers behind polyclaw with their transport, status, tool count and last error.",
+            json!({"type": "object", "properties": {}, "additionalProperties": false}),
+        ),
+        tool(
+            ADD_SERVER,
+            "Add an MCP server to the running mesh (not saved to polyclaw.toml). Give `command` (+`args`, `env`) for a local stdio server, or `url` (+`headers`) for a remote Streamable HTTP server. Clients are notified that the tool list changed.",
+            json!({
+                "type": "object",
+                "properties": {
+                    "name": {"type": "string", "description": "Server name: letters, digits, - and _; becomes the tool prefix"},
+                    "command": {"type": "string", "description": "Program to run (stdio server)"},
+                    "args": {"type": "array", "items": {"type": "string"}, "description": "Program arguments"},
+                    "env": {"type": "object", "additionalProperties": {"type": "string"}, "description": "Extra environment variables"},
+                    "url": {"type": "string", "description": "Streamable HTTP endpoint of a remote server"},
+                    "headers": {"type": "object", "additionalProperties": {"type": "string"}, "description": "HTTP headers for url"},
+                    "prefix": {"type": "string", "description": "Tool name prefix; defaults to the name"},
+                    "timeout": {"type": "number", "description": "Seconds one request may take"}
+                },
+                "required": ["name"],
+                "additionalProperties": false
+            }),
+        ),
+        tool(
+            REMOVE_SERVER,
+            "Stop and remove a server from the running mesh. Clients are notified that the tool list changed.",
+            json!({
+                "type": "object",
+                "properties": {"name": {"type": "string", "description": "The server's name"}},
+                "required": ["name"],
+                "additionalProperties": false
+            }),
+        ),
+        tool(
+            FIND_TOOLS,
+            "Search every tool behind polyclaw by words (matched against names, descriptions and parameter names). Returns the best matches with their input schemas; call one with polyclaw__call_tool or directly by name.",
+            json!({
+                "type": "object",
+                "properties": {
+                    "query": {"type": "string", "description": "What the tool should do, in words"},
+                    "limit": {"type": "integer", "minimum": 1, "maximum": 100, "description": "How many results (default 10)"}
+                },
+                "required": ["query"],
+                "additionalProperties": false
+            }),
+        ),
+        tool(
+            CALL_TOOL,
+            "Call any tool behind polyclaw by its full name (as returned by polyclaw__find_tools).",
+            json!({
+                "type": "object",
+                "properties": {
+                    "name": {"type": "string", "description": "Full tool name, e.g. time__get_current_time"},
+                    "arguments": {"type": "object", "description": "The tool's arguments"}
+                },
+                "required": ["name"],
+                "additionalProperties": false
+            }),
+        ),
+    ]
+}
+
+/// Whether an exposed name is one of polyclaw's own tools.
+#[must_use]
+pub fn is_own(exposed: &str) -> bool {
+    exposed
+        .strip_prefix(OWN_SERVER)
+        .and_then(|r| r.strip_prefix(crate::registry::names::SEPARATOR))
+        .is_some_and(|n| {
+            [
+                LIST_SERVERS,
+                ADD_SERVER,
+                REMOVE_SERVER,
+                FIND_TOOLS,
+                CALL_TOOL,
+            ]
+            .contains(&n)
+        })
+}
+
+fn structured(v: Value) -> CallToolResult {
+    let text = serde_json::to_string_pretty(&v).unwrap_or_default();
+    let mut r = CallToolResult::success(vec![Content::text(text)]);
+    r.structured_content = Some(v);
+    r
+}
+
+fn bad_args(message: impl Into<String>) -> McpError {
+    McpError::invalid_params(message.into(), None)
+}
+
+fn str_arg<'a>(args: &'a JsonObject, key: &str) -> Result<&'a str, McpError> {
+    args.get(key)
+        .and_then(Value::as_str)
+        .ok_or_else(|| bad_args(format!("`{key}` is required and must be a string")))
+}
+
+/// Runs an own tool. Errors that the model should read become error results; malformed
+/// arguments are JSON-RPC invalid-params errors.
+///
+/// # Errors
+/// Invalid params when the arguments do not fit the tool's schema.
+pub async fn call(
+    mesh: &Arc<Mesh>,
+    exposed: &str,
+    args: JsonObject,
+    client: Option<Peer<RoleServer>>,
+    token: Option<ProgressToken>,
+    cancel: &CancellationToken,
+) -> Result<CallToolResult, McpError> {
+    let name = exposed
+        .rsplit(crate::registry::names::SEPARATOR)
+        .next()
+        .unwrap_or_default();
+    match name {
+        LIST_SERVERS => Ok(structured(json!({"servers": list_servers(mesh)}))),
+        FIND_TOOLS => {
+            let query = str_arg(&args, "query")?;
+            let limit = match args.get("limit") {
+                None => 10,
+                Some(v) => v
+                    .as_u64()
+                    .filter(|n| (1..=100).contains(n))
+                    .ok_or_else(|| bad_args("`limit` must be an integer from 1 to 100"))?,
+            };
+            mesh.warm_up(super::LIST_WAIT).await;
+            let catalog = mesh.catalog();
+            let mut hits: Vec<Value> = catalog
+                .search(query, usize::try_from(limit).unwrap_or(10))
+                .into_iter()
+                .map(|(t, score)| {
+                    json!({
+                        "name": t.name,
+                        "description": t.description,
+                        "inputSchema": t.input_schema.as_ref(),
+                        "score": (score * 1000.0).round() / 1000.0,
+                    })
+                })
+                .collect();
+            // Own tools are searchable too.
+            let own = definitions();
+            let own_docs: Vec<_> = own
+                .iter()
+                .map(|t| polyclaw_planner::search::ToolDoc {
+                    name: t.name.to_string(),
+                    description: t.description.as_deref().unwrap_or_default().to_string(),
+                    params: Vec::new(),
+                })
+                .collect();
+            let own_index = polyclaw_planner::search::ToolIndex::build(&own_docs);
+            for hit in own_index.search(query, 2) {
+                if hit.score > 1.0
+                    && let Some(t) = own.get(hit.index)
+                {
+                    hits.push(json!({"name": t.name, "description": t.description, "inputSchema": t.input_schema.as_ref(), "score": 0.0}));
+                }
+            }
+            Ok(structured(json!({"query": query, "tools": hits})))
+        }
+        CALL_TOOL => {
+            let target = str_arg(&args, "name")?;
+            if is_own(target) {
+                return Err(bad_args(
+                    "polyclaw__call_tool calls downstream tools; call polyclaw's own tools directly",
+                ));
+            }
+            let arguments = match args.get("arguments") {
+                None | Some(Value::Null) => None,
+                Some(Value::Object(o)) => Some(o.clone()),
+                Some(_) => return Err(bad_args("`arguments` must be an object")),
+            };
+            match mesh
+                .call_tool(target, arguments, client, token, cancel)
+                .await
+            {
+                Ok(r) => Ok(r),
+                Err(Error::UnknownTool(t)) => Err(bad_args(Error::UnknownTool(t).to_string())),
+                Err(e) => Ok(CallToolResult::error(vec![Content::text(e.to_string())])),
+            }
+        }
+        ADD_SERVER => {
+            let name = str_arg(&args, "name")?.to_string();
+            let mut raw_args = args.clone();
+            raw_args.remove("name");
+            let raw: RawServer = serde_json::from_value(Value::Object(raw_args))
+                .map_err(|e| bad_args(format!("invalid server definition: {e}")))?;
+            let mut issues: Vec<ConfigIssue> = Vec::new();
+            let Some(spec) =
+                crate::config::validate_raw(&name, &raw, &Interpolator::from_env(), &mut issues)
+            else {
+                let list: Vec<String> = issues.iter().map(ToString::to_string).collect();
+                return Ok(CallToolResult::error(vec![Content::text(format!(
+                    "the server definition has problems:\n{}",
+                    list.join("\n")
+                ))]));
+            };
+            match mesh.add_server(spec).await {
+                Ok(ds) => {
+                    mesh.rebuild();
+                    let tools: Vec<String> = mesh
+                        .catalog()
+                        .tools
+                        .iter()
+                        .filter(|t| {
+                            mesh.catalog()
+                                .tool_route(&t.name)
+                                .is_some_and(|r| r.server == ds.spec.name)
+                        })
+                        .map(|t| t.name.to_string())
+                        .collect();
+                    Ok(structured(json!({"added": ds.spec.name, "tools": tools})))
+                }
+                Err(e @ Error::DuplicateServer(_)) => {
+                    Ok(CallToolResult::error(vec![Content::text(e.to_string())]))
+                }
+                Err(e) => Ok(CallToolResult::error(vec![Content::text(format!(
+                    "the server was added but did not start: {e}. Fix it and call polyclaw__remove_server then add it again."
+                ))])),
+            }
+        }
+        REMOVE_SERVER => {
+            let name = str_arg(&args, "name")?;
+            match mesh.remove_server(name).await {
+                Ok(()) => Ok(structured(json!({"removed": name}))),
+                Err(e) => Ok(CallToolResult::error(vec![Content::text(e.to_string())])),
+            }
+        }
+        _ => Err(McpError::invalid_params(
+            format!("unknown tool `{exposed}`; call tools/list to see what exists"),
+            None,
+        )),
+    }
+}
+
+/// The registry as JSON, without secrets (no env values, no header values).
+#[must_use]
+pub fn list_servers(mesh: &Mesh) -> Vec<Value> {
+    let catalog = mesh.catalog();
+    mesh.servers()
+        .iter()
+        .map(|ds| {
+            let status = ds.status();
+            let tools = catalog
+                .tools
+                .iter()
+                .filter(|t| {
+                    catalog
+                        .tool_route(&t.name)
+                        .is_some_and(|r| r.server == ds.spec.name)
+                })
+                .count();
+            let mut v = json!({
+                "name": ds.spec.name,
+                "kind": ds.spec.kind(),
+                "endpoint": ds.spec.endpoint(),
+                "prefix": ds.spec.prefix,
+                "status": status.label(),
+                "tools": tools,
+            });
+            if let Some(d) = &ds.spec.description {
+                v["description"] = json!(d);
+            }
+            match status {
+                Status::Down {
+                    error, attempts, ..
+                } => {
+                    v["error"] = json!(error);
+                    v["failures"] = json!(attempts);
+                }
+                Status::Ready { pid: Some(pid), .. } => v["pid"] = json!(pid),
+                _ => {}
+            }
+            v
+        })
+        .collect()
+}

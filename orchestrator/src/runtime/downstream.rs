@@ -1,0 +1,510 @@
+//! One downstream server: its connection, its last known lists, and the supervisor task that
+//! starts it (lazily or at boot), restarts it with backoff and jitter when it dies, and stops
+//! it politely. All lifecycle of a server happens in its supervisor; everyone else only reads
+//! the published [`Status`] and asks for a [`Peer`].
+
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use rmcp::model::ServerCapabilities;
+use rmcp::service::{Peer, RoleClient, RunningService, serve_client};
+use rmcp::transport::StreamableHttpClientTransport;
+use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{ServerSpec, Transport};
+use crate::error::Error;
+use crate::registry::ServerView;
+
+use super::handler::DownstreamHandler;
+use super::process::{self, ChildProcess};
+use super::relay::Relay;
+
+/// How long a server may take from spawn to a finished `initialize`.
+pub const START_TIMEOUT: Duration = Duration::from_secs(30);
+/// Consecutive failed starts after which the supervisor gives up until the next use.
+const MAX_ATTEMPTS: u32 = 6;
+/// A run at least this long resets the failure count.
+const HEALTHY_RUN: Duration = Duration::from_secs(30);
+
+/// Which list of a server changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListKind {
+    /// tools/list
+    Tools,
+    /// prompts/list
+    Prompts,
+    /// resources/list and resources/templates/list
+    Resources,
+}
+
+/// Something the mesh must react to.
+#[derive(Debug, Clone)]
+pub enum Event {
+    /// A server's lists changed (or it came up for the first time): rebuild the catalog and
+    /// tell clients.
+    ListsChanged {
+        /// The server.
+        server: String,
+        /// Which lists.
+        kinds: Vec<ListKind>,
+    },
+}
+
+/// The published state of a downstream server.
+#[derive(Clone, Default)]
+pub enum Status {
+    /// Not running (never started, or stopped).
+    #[default]
+    Stopped,
+    /// Being started.
+    Starting,
+    /// Connected.
+    Ready {
+        /// Its MCP peer.
+        peer: Peer<RoleClient>,
+        /// Its pid, for process servers.
+        pid: Option<u32>,
+        /// Its advertised capabilities.
+        capabilities: ServerCapabilities,
+    },
+    /// Failed or crashed.
+    Down {
+        /// Why, with the fix where known.
+        error: String,
+        /// Consecutive failures.
+        attempts: u32,
+        /// When the next start is due (`None`: on next use).
+        retry_at: Option<Instant>,
+    },
+    /// `enabled = false` in config.
+    Disabled,
+}
+
+impl Status {
+    /// One word for listings.
+    #[must_use]
+    pub fn label(&self) -> &'static str {
+        match self {
+            Self::Stopped => "stopped",
+            Self::Starting => "starting",
+            Self::Ready { .. } => "ready",
+            Self::Down { .. } => "down",
+            Self::Disabled => "disabled",
+        }
+    }
+}
+
+/// A downstream server and its supervisor.
+pub struct Downstream {
+    /// Its validated config.
+    pub spec: ServerSpec,
+    status: watch::Sender<Status>,
+    view: RwLock<Arc<ServerView>>,
+    supervisor: Mutex<Option<JoinHandle<()>>>,
+    /// Cancelled to stop this server for good (removal or shutdown).
+    stop: CancellationToken,
+    events: mpsc::UnboundedSender<Event>,
+    relay: Arc<Relay>,
+}
+
+impl std::fmt::Debug for Downstream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Downstream")
+            .field("server", &self.spec.name)
+            .field("status", &self.status.borrow().label())
+            .finish_non_exhaustive()
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl Downstream {
+    /// A server that is not started yet.
+    #[must_use]
+    pub fn new(
+        spec: ServerSpec,
+        parent: &CancellationToken,
+        events: mpsc::UnboundedSender<Event>,
+        relay: Arc<Relay>,
+    ) -> Arc<Self> {
+        let initial = if spec.enabled {
+            Status::Stopped
+        } else {
+            Status::Disabled
+        };
+        Arc::new(Self {
+            spec,
+            status: watch::Sender::new(initial),
+            view: RwLock::new(Arc::default()),
+            supervisor: Mutex::new(None),
+            stop: parent.child_token(),
+            events,
+            relay,
+        })
+    }
+
+    /// The current status.
+    #[must_use]
+    pub fn status(&self) -> Status {
+        self.status.borrow().clone()
+    }
+
+    /// What it offered when last listed.
+    #[must_use]
+    pub fn view(&self) -> Arc<ServerView> {
+        self.view
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Starts the supervisor if it is not running (and the server is enabled, not stopped).
+    pub fn ensure_started(self: &Arc<Self>) {
+        if !self.spec.enabled || self.stop.is_cancelled() {
+            return;
+        }
+        let mut sup = lock(&self.supervisor);
+        if sup.as_ref().is_some_and(|h| !h.is_finished()) {
+            return;
+        }
+        let this = Arc::clone(self);
+        *sup = Some(tokio::spawn(async move { this.supervise().await }));
+    }
+
+    /// The server's peer, starting it if needed and waiting up to `wait` for it to come up.
+    ///
+    /// # Errors
+    /// [`Error::Unavailable`] saying why the server is down and when it is retried.
+    pub async fn peer(self: &Arc<Self>, wait: Duration) -> Result<Peer<RoleClient>, Error> {
+        if !self.spec.enabled {
+            return Err(self.unavailable("it is disabled (`enabled = false` in its config)".into()));
+        }
+        self.ensure_started();
+        let mut rx = self.status.subscribe();
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let status = rx.borrow_and_update().clone();
+            match status {
+                Status::Ready { peer, .. } if !peer.is_transport_closed() => return Ok(peer),
+                Status::Down {
+                    error, retry_at, ..
+                } => {
+                    let when = match retry_at {
+                        Some(at) => format!(
+                            "; polyclaw restarts it in {:.1} s",
+                            at.saturating_duration_since(Instant::now()).as_secs_f64()
+                        ),
+                        None => "; polyclaw gave up restarting it for now and tries again on the next call".into(),
+                    };
+                    return Err(self.unavailable(format!("{error}{when}")));
+                }
+                Status::Disabled => {
+                    return Err(self.unavailable("it is disabled".into()));
+                }
+                Status::Stopped if self.stop.is_cancelled() => {
+                    return Err(
+                        self.unavailable("it has been removed or polyclaw is shutting down".into())
+                    );
+                }
+                _ => {}
+            }
+            match tokio::time::timeout_at(deadline, rx.changed()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(_)) => return Err(self.unavailable("its supervisor has stopped".into())),
+                Err(_) => {
+                    return Err(self.unavailable(format!(
+                        "it did not finish starting within {:.0} s",
+                        wait.as_secs_f64()
+                    )));
+                }
+            }
+        }
+    }
+
+    fn unavailable(&self, reason: String) -> Error {
+        Error::Unavailable {
+            server: self.spec.name.clone(),
+            reason,
+        }
+    }
+
+    /// Stops the server for good and waits (bounded) until its process is reaped.
+    pub async fn shutdown(&self) {
+        self.stop.cancel();
+        let handle = lock(&self.supervisor).take();
+        if let Some(handle) = handle
+            && tokio::time::timeout(process::GRACE * 3, handle)
+                .await
+                .is_err()
+        {
+            tracing::warn!(server = %self.spec.name, "supervisor did not stop in time");
+        }
+    }
+
+    /// Re-reads the given lists from the running server and announces the change.
+    pub async fn refresh(&self, kind: ListKind) {
+        let Status::Ready {
+            peer, capabilities, ..
+        } = self.status()
+        else {
+            return;
+        };
+        let mut view = (*self.view()).clone();
+        fetch(&self.spec, &peer, &capabilities, &[kind], &mut view).await;
+        self.set_view(view);
+        let _ = self.events.send(Event::ListsChanged {
+            server: self.spec.name.clone(),
+            kinds: vec![kind],
+        });
+    }
+
+    fn set_view(&self, view: ServerView) {
+        *self
+            .view
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(view);
+    }
+
+    async fn supervise(self: Arc<Self>) {
+        let name = self.spec.name.clone();
+        let mut attempts: u32 = 0;
+        loop {
+            if self.stop.is_cancelled() {
+                break;
+            }
+            self.status.send_replace(Status::Starting);
+            let started = Instant::now();
+            let outcome = match self.connect().await {
+                Ok((service, child)) => {
+                    let peer = service.peer().clone();
+                    let capabilities = peer
+                        .peer_info()
+                        .map(|i| i.capabilities.clone())
+                        .unwrap_or_default();
+                    let pid = child.as_ref().and_then(ChildProcess::pid);
+                    let mut view = ServerView::default();
+                    let all = [ListKind::Tools, ListKind::Prompts, ListKind::Resources];
+                    fetch(&self.spec, &peer, &capabilities, &all, &mut view).await;
+                    tracing::info!(server = %name, tools = view.tools.len(), "server ready");
+                    self.set_view(view);
+                    self.status.send_replace(Status::Ready {
+                        peer,
+                        pid,
+                        capabilities,
+                    });
+                    let _ = self.events.send(Event::ListsChanged {
+                        server: name.clone(),
+                        kinds: all.to_vec(),
+                    });
+                    self.run_until_end(service, child).await
+                }
+                Err(e) => Err(e),
+            };
+            let error = match outcome {
+                Ok(()) => break, // stopped on purpose
+                Err(error) => error,
+            };
+            if started.elapsed() >= HEALTHY_RUN {
+                attempts = 0;
+            }
+            attempts += 1;
+            if attempts >= MAX_ATTEMPTS {
+                tracing::error!(server = %name, attempts, "giving up restarting: {error}");
+                self.status.send_replace(Status::Down {
+                    error,
+                    attempts,
+                    retry_at: None,
+                });
+                return;
+            }
+            let delay = backoff(attempts);
+            tracing::warn!(server = %name, attempts, delay_ms = delay.as_millis() as u64, "server down: {error}");
+            self.status.send_replace(Status::Down {
+                error,
+                attempts,
+                retry_at: Some(Instant::now() + delay),
+            });
+            tokio::select! {
+                () = tokio::time::sleep(delay) => {}
+                () = self.stop.cancelled() => break,
+            }
+        }
+        self.status.send_replace(Status::Stopped);
+    }
+
+    /// Waits until the connection ends. `Ok` when stopped on purpose, `Err(why)` when it died.
+    async fn run_until_end(
+        &self,
+        service: RunningService<RoleClient, DownstreamHandler>,
+        child: Option<ChildProcess>,
+    ) -> Result<(), String> {
+        let closer = service.cancellation_token();
+        let waiting = service.waiting();
+        tokio::pin!(waiting);
+        tokio::select! {
+            _ = &mut waiting => {
+                let how = match child {
+                    Some(child) => format!("its process exited ({})", child.reap().await),
+                    None => "the connection closed".to_string(),
+                };
+                Err(how)
+            }
+            () = self.stop.cancelled() => {
+                closer.cancel(); // closes stdin / ends the HTTP session
+                let _ = tokio::time::timeout(process::GRACE, &mut waiting).await;
+                if let Some(child) = child {
+                    let how = child.stop().await;
+                    tracing::info!(server = %self.spec.name, "stopped: {how}");
+                }
+                Ok(())
+            }
+        }
+    }
+
+    async fn connect(
+        self: &Arc<Self>,
+    ) -> Result<
+        (
+            RunningService<RoleClient, DownstreamHandler>,
+            Option<ChildProcess>,
+        ),
+        String,
+    > {
+        let handler = DownstreamHandler {
+            server: self.spec.name.clone(),
+            relay: self.relay.clone(),
+            downstream: Arc::downgrade(self),
+        };
+        match &self.spec.transport {
+            Transport::Process {
+                command,
+                args,
+                env,
+                cwd,
+            } => {
+                let (child, stdout, stdin) =
+                    process::spawn(&self.spec.name, command, args, env, cwd.as_ref())
+                        .map_err(|e| e.to_string())?;
+                let started =
+                    tokio::time::timeout(START_TIMEOUT, serve_client(handler, (stdout, stdin)))
+                        .await;
+                match started {
+                    Ok(Ok(service)) => Ok((service, Some(child))),
+                    Ok(Err(e)) => {
+                        let how = child.stop().await;
+                        Err(format!(
+                            "it failed during MCP initialize ({e}); its process exited ({how}); see its stderr in polyclaw's log"
+                        ))
+                    }
+                    Err(_) => {
+                        let how = child.stop().await;
+                        Err(format!(
+                            "it did not answer `initialize` within {} s ({how}); is `{command}` an MCP stdio server?",
+                            START_TIMEOUT.as_secs()
+                        ))
+                    }
+                }
+            }
+            Transport::Http { url, headers } => {
+                let mut custom = std::collections::HashMap::new();
+                for (k, v) in headers {
+                    if let (Ok(k), Ok(v)) = (
+                        http::HeaderName::from_bytes(k.as_bytes()),
+                        http::HeaderValue::from_str(v),
+                    ) {
+                        custom.insert(k, v);
+                    }
+                }
+                let config = StreamableHttpClientTransportConfig::with_uri(url.as_str())
+                    .custom_headers(custom);
+                let transport = StreamableHttpClientTransport::from_config(config);
+                match tokio::time::timeout(START_TIMEOUT, serve_client(handler, transport)).await {
+                    Ok(Ok(service)) => Ok((service, None)),
+                    Ok(Err(e)) => Err(format!(
+                        "cannot connect to {url}: {e}; is the server running and the URL right?"
+                    )),
+                    Err(_) => Err(format!(
+                        "{url} did not answer `initialize` within {} s",
+                        START_TIMEOUT.as_secs()
+                    )),
+                }
+            }
+        }
+    }
+}
+
+/// 250 ms doubling per attempt, capped at 30 s, with ±25 % jitter.
+fn backoff(attempt: u32) -> Duration {
+    let base = 250u64.saturating_mul(1u64 << attempt.min(7).saturating_sub(1));
+    let base = base.min(30_000);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    let jitter = (u64::from(nanos) % (base / 2 + 1)).saturating_sub(base / 4);
+    Duration::from_millis(base + jitter)
+}
+
+/// Lists what the server advertises, into `view`; failures are logged and leave that list empty.
+async fn fetch(
+    spec: &ServerSpec,
+    peer: &Peer<RoleClient>,
+    caps: &ServerCapabilities,
+    kinds: &[ListKind],
+    view: &mut ServerView,
+) {
+    let t = spec.timeout;
+    let name = &spec.name;
+    for kind in kinds {
+        match kind {
+            ListKind::Tools if caps.tools.is_some() => {
+                match tokio::time::timeout(t, peer.list_all_tools()).await {
+                    Ok(Ok(tools)) => view.tools = tools,
+                    Ok(Err(e)) => tracing::warn!(server = %name, "tools/list failed: {e}"),
+                    Err(_) => tracing::warn!(server = %name, "tools/list timed out"),
+                }
+            }
+            ListKind::Prompts if caps.prompts.is_some() => {
+                match tokio::time::timeout(t, peer.list_all_prompts()).await {
+                    Ok(Ok(prompts)) => view.prompts = prompts,
+                    Ok(Err(e)) => tracing::warn!(server = %name, "prompts/list failed: {e}"),
+                    Err(_) => tracing::warn!(server = %name, "prompts/list timed out"),
+                }
+            }
+            ListKind::Resources if caps.resources.is_some() => {
+                match tokio::time::timeout(t, peer.list_all_resources()).await {
+                    Ok(Ok(r)) => view.resources = r,
+                    Ok(Err(e)) => tracing::warn!(server = %name, "resources/list failed: {e}"),
+                    Err(_) => tracing::warn!(server = %name, "resources/list timed out"),
+                }
+                match tokio::time::timeout(t, peer.list_all_resource_templates()).await {
+                    Ok(Ok(r)) => view.templates = r,
+                    Ok(Err(e)) => {
+                        tracing::warn!(server = %name, "resources/templates/list failed: {e}")
+                    }
+                    Err(_) => tracing::warn!(server = %name, "resources/templates/list timed out"),
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        let d1 = backoff(1).as_millis();
+        let d3 = backoff(3).as_millis();
+        assert!((187..=313).contains(&d1), "{d1}");
+        assert!((750..=1250).contains(&d3), "{d3}");
+        assert!(backoff(30).as_millis() <= 37_500);
+    }
+}

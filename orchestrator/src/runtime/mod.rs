@@ -1,0 +1,16 @@
+//! Runtime: how servers run and are reached. Owns every child process and connection
+//! lifecycle; nothing outside this module spawns or kills anything.
+//!
+//! - `process`: child processes in their own process group, stopped politely then firmly.
+//! - `downstream`: one server's connection, supervisor (lazy/boot start, restart with backoff),
+//!   and last known lists.
+//! - `handler`: what polyclaw answers when a downstream server notifies or asks.
+//! - `relay`: routes progress, sampling, elicitation and logs up to front-door clients.
+
+pub mod downstream;
+pub mod handler;
+pub mod process;
+pub mod relay;
+
+pub use downstream::{Downstream, Event, ListKind, Status};
+pub use relay::Relay;

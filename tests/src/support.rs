@@ -1,0 +1,176 @@
+//! Starting the real thing: the workspace's binaries (polyclaw and our MCP servers), a
+//! `polyclaw serve` process on a free loopback port with a config written for the test, and
+//! small HTTP helpers. Every child is killed when its handle drops, so a failing test leaves
+//! nothing running.
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, Result, bail};
+
+use crate::python::{target_dir, workspace_root};
+
+/// Builds (once per test process) the binaries end-to-end tests start, and returns the folder
+/// holding them.
+pub fn bin_dir() -> Result<PathBuf> {
+    static BUILT: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let status = Command::new(env!("CARGO"))
+                .current_dir(workspace_root())
+                .args([
+                    "build",
+                    "-p",
+                    "polyclaw",
+                    "-p",
+                    "polyclaw-server-echo",
+                    "-p",
+                    "polyclaw-server-fixture",
+                ])
+                .status()
+                .map_err(|e| format!("cannot run cargo: {e}"))?;
+            if !status.success() {
+                return Err(format!("cargo build failed: {status}"));
+            }
+            Ok(target_dir().join("debug"))
+        })
+        .clone()
+        .map_err(anyhow::Error::msg)
+}
+
+/// Path of a workspace binary.
+pub fn bin(name: &str) -> Result<PathBuf> {
+    Ok(bin_dir()?.join(name))
+}
+
+/// A free loopback port (bound then released; fine for tests).
+pub fn free_port() -> Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// A temporary folder with a polyclaw.toml in it.
+pub struct TestConfig {
+    /// The folder (deleted on drop).
+    pub dir: tempfile::TempDir,
+    /// The config file.
+    pub path: PathBuf,
+}
+
+impl TestConfig {
+    /// Writes `toml` to a fresh folder. `{bin}` is replaced with the binaries' folder and
+    /// `{python}` with the test venv's python.
+    pub fn new(toml: &str) -> Result<Self> {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("polyclaw.toml");
+        let mut text = toml.replace("{bin}", &bin_dir()?.to_string_lossy());
+        if text.contains("{python}") {
+            text = text.replace("{python}", &crate::python::python()?.to_string_lossy());
+        }
+        std::fs::write(&path, text)?;
+        Ok(Self { dir, path })
+    }
+}
+
+/// A running `polyclaw serve --http` process.
+pub struct Polyclaw {
+    child: Child,
+    /// `http://127.0.0.1:PORT/mcp`
+    pub url: String,
+    /// Its stderr so far.
+    pub log: Arc<Mutex<String>>,
+}
+
+impl Polyclaw {
+    /// Starts `polyclaw --config CONFIG serve --http 127.0.0.1:PORT EXTRA...` and waits until
+    /// `/healthz` answers.
+    pub fn start(config: &Path, extra: &[&str]) -> Result<Self> {
+        let port = free_port()?;
+        let addr = format!("127.0.0.1:{port}");
+        let mut child = Command::new(bin("polyclaw")?)
+            .arg("--config")
+            .arg(config)
+            .args(["serve", "--http", &addr])
+            .args(extra)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .env("RUST_LOG", "polyclaw=debug,info")
+            .spawn()
+            .context("cannot start polyclaw")?;
+        let log = Arc::new(Mutex::new(String::new()));
+        if let Some(stderr) = child.stderr.take() {
+            let log = log.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                    eprintln!("[polyclaw] {line}");
+                    if let Ok(mut l) = log.lock() {
+                        l.push_str(&line);
+                        l.push('\n');
+                    }
+                }
+            });
+        }
+        let this = Self {
+            child,
+            url: format!("http://{addr}/mcp"),
+            log,
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if std::net::TcpStream::connect(&addr).is_ok() {
+                return Ok(this);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        bail!("polyclaw did not listen on {addr} within 30 s")
+    }
+
+    /// The process id.
+    #[must_use]
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends SIGTERM and waits (up to `within`) for the exit status.
+    pub fn terminate(&mut self, within: Duration) -> Result<std::process::ExitStatus> {
+        let pid = nix::unistd::Pid::from_raw(i32::try_from(self.child.id())?);
+        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM)?;
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(status) = self.child.try_wait()? {
+                return Ok(status);
+            }
+            if Instant::now() > deadline {
+                bail!("polyclaw did not exit within {within:?} of SIGTERM");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Polyclaw {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Whether a process with this pid exists (and is not a zombie).
+#[must_use]
+pub fn process_alive(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => {
+            // state is the field after the parenthesised command name
+            let state = stat
+                .rsplit(')')
+                .next()
+                .and_then(|r| r.split_whitespace().next());
+            !matches!(state, Some("Z" | "X"))
+        }
+        Err(_) => false,
+    }
+}
