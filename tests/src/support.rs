@@ -174,3 +174,47 @@ pub fn process_alive(pid: u32) -> bool {
         Err(_) => false,
     }
 }
+
+/// The `result` of a successful driver line for `op`, or an error naming the line.
+pub fn ok_result<'a>(line: &'a serde_json::Value, op: &str) -> Result<&'a serde_json::Value> {
+    anyhow::ensure!(line["op"] == op, "expected a {op} line, got {line}");
+    anyhow::ensure!(line["ok"] == true, "{op} failed: {line}");
+    line.get("result").context("no result")
+}
+
+/// Names of the tools in a `list_tools` result.
+#[must_use]
+pub fn tool_names(result: &serde_json::Value) -> Vec<&str> {
+    result["tools"]
+        .as_array()
+        .map(|tools| tools.iter().filter_map(|t| t["name"].as_str()).collect())
+        .unwrap_or_default()
+}
+
+/// The first text content of a tool result.
+#[must_use]
+pub fn first_text(result: &serde_json::Value) -> &str {
+    result["content"][0]["text"].as_str().unwrap_or_default()
+}
+
+/// A git repository with one commit, for `mcp-server-git`.
+pub fn git_repo() -> Result<tempfile::TempDir> {
+    let dir = tempfile::tempdir()?;
+    let run = |args: &[&str]| -> Result<()> {
+        let status = Command::new("git")
+            .current_dir(dir.path())
+            .args(args)
+            .stdout(Stdio::null())
+            .status()?;
+        anyhow::ensure!(status.success(), "git {args:?} failed");
+        Ok(())
+    };
+    run(&["init", "-q", "-b", "main"])?;
+    run(&["config", "user.email", "t@example.invalid"])?;
+    run(&["config", "user.name", "t"])?;
+    std::fs::write(dir.path().join("README"), "hello\n")?;
+    run(&["add", "README"])?;
+    run(&["commit", "-q", "-m", "first"])?;
+    std::fs::write(dir.path().join("new.txt"), "untracked\n")?;
+    Ok(dir)
+}

@@ -8,6 +8,7 @@ use std::thread;
 
 use anyhow::{Context as _, Result, ensure};
 use polyclaw_tests::python::{self, python, run_mcp_client};
+use polyclaw_tests::support::{ok_result, tool_names};
 use serde_json::{Value, json};
 
 /// Driver arguments that spawn `python -m MODULE ARGS...` over stdio, with `extra` options first.
@@ -23,21 +24,6 @@ fn stdio_args(extra: &[&str], module: &str, module_args: &[&str]) -> Result<Vec<
     ]);
     args.extend(module_args.iter().map(|s| s.to_string()));
     Ok(args)
-}
-
-/// The `result` of a successful operation line, or an error naming the line.
-fn ok_result<'a>(line: &'a Value, op: &str) -> Result<&'a Value> {
-    ensure!(line["op"] == op, "expected a {op} line, got {line}");
-    ensure!(line["ok"] == true, "{op} failed: {line}");
-    line.get("result").context("no result")
-}
-
-/// Names of the tools in a `list_tools` result.
-fn tool_names(result: &Value) -> Vec<&str> {
-    result["tools"]
-        .as_array()
-        .map(|tools| tools.iter().filter_map(|t| t["name"].as_str()).collect())
-        .unwrap_or_default()
 }
 
 /// Checks a `get_current_time` result for `{"timezone": "UTC"}`.

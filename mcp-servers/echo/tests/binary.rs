@@ -4,7 +4,14 @@
 // Sampling is deprecated by SEP-2577 but still tested.
 #![allow(deprecated)]
 
-use std::{process::Stdio, time::Duration};
+use std::{
+    process::Stdio,
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
+    time::Duration,
+};
 
 use anyhow::{Context as _, anyhow, bail};
 use nix::{
@@ -16,9 +23,9 @@ use rmcp::{
     model::{
         CallToolRequestParams, CallToolResponse, CallToolResult, ClientCapabilities, ClientConfig,
         CreateMessageRequestParams, CreateMessageResult, ErrorData, Implementation,
-        ProtocolVersion, SamplingMessage,
+        ProgressNotificationParam, ProtocolVersion, SamplingMessage,
     },
-    service::{ClientLifecycleMode, RequestContext},
+    service::{ClientLifecycleMode, NotificationContext, RequestContext},
     transport::StreamableHttpClientTransport,
 };
 use serde_json::{Value, json};
@@ -30,10 +37,26 @@ use tokio::{
 const BIN: &str = env!("CARGO_BIN_EXE_polyclaw-server-echo");
 const WAIT: Duration = Duration::from_secs(10);
 
-#[derive(Clone)]
-struct Sampler;
+/// Answers sampling with a fixed text; counts notifications.
+#[derive(Clone, Default)]
+struct Sampler {
+    progress: Arc<AtomicUsize>,
+    tools_changed: Arc<AtomicUsize>,
+}
 
 impl ClientHandler for Sampler {
+    async fn on_progress(
+        &self,
+        _params: ProgressNotificationParam,
+        _context: NotificationContext<RoleClient>,
+    ) {
+        self.progress.fetch_add(1, Ordering::SeqCst);
+    }
+
+    async fn on_tool_list_changed(&self, _context: NotificationContext<RoleClient>) {
+        self.tools_changed.fetch_add(1, Ordering::SeqCst);
+    }
+
     fn get_info(&self) -> ClientConfig {
         ClientConfig::new(
             ClientCapabilities::builder().enable_sampling().build(),
@@ -98,7 +121,7 @@ async fn stdio_client(
 ) -> anyhow::Result<rmcp::service::RunningService<RoleClient, Sampler>> {
     let stdout = child.stdout.take().ok_or_else(|| anyhow!("no stdout"))?;
     let stdin = child.stdin.take().ok_or_else(|| anyhow!("no stdin"))?;
-    Ok(Sampler.serve((stdout, stdin)).await?)
+    Ok(Sampler::default().serve((stdout, stdin)).await?)
 }
 
 #[tokio::test]
@@ -152,6 +175,22 @@ async fn bad_arguments_exit_with_code_2() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Waits until `counter` reaches `at_least`.
+async fn wait_for(counter: &AtomicUsize, at_least: usize) -> anyhow::Result<()> {
+    tokio::time::timeout(WAIT, async {
+        while counter.load(Ordering::SeqCst) < at_least {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await
+    .with_context(|| {
+        format!(
+            "expected {at_least} notifications, saw {}",
+            counter.load(Ordering::SeqCst)
+        )
+    })
+}
+
 /// Starts `--http 127.0.0.1:0` and returns the printed URL.
 async fn spawn_http() -> anyhow::Result<(Child, String)> {
     let mut child = spawn(&["--name", "http-echo", "--http", "127.0.0.1:0"])?;
@@ -181,7 +220,9 @@ async fn http_serves_both_eras_and_exits_on_sigterm() -> anyhow::Result<()> {
     assert!(!url.contains(":0/"), "the real port is printed: {url}");
 
     // 2025-11-25: a session; sampling is a server→client request.
-    let legacy = Sampler
+    let legacy_client = Sampler::default();
+    let legacy = legacy_client
+        .clone()
         .serve(StreamableHttpClientTransport::from_uri(url.as_str()))
         .await?;
     let info = legacy
@@ -203,9 +244,17 @@ async fn http_serves_both_eras_and_exits_on_sigterm() -> anyhow::Result<()> {
         .call_tool(params("progress", json!({"steps": 2}))?)
         .await?;
     assert_eq!(text(&progress)?, "done");
+    wait_for(&legacy_client.progress, 2).await?;
+    let added = legacy
+        .call_tool(params("add_tool", json!({"name": "dyn_http"}))?)
+        .await?;
+    assert_eq!(text(&added)?, "added");
+    wait_for(&legacy_client.tools_changed, 1).await?;
 
     // 2026-07-28: stateless; sampling is an input_required round.
-    let modern = Sampler
+    let modern_client = Sampler::default();
+    let modern = modern_client
+        .clone()
         .serve_with_lifecycle(
             StreamableHttpClientTransport::from_uri(url.as_str()),
             ClientLifecycleMode::Discover {
@@ -228,6 +277,16 @@ async fn http_serves_both_eras_and_exits_on_sigterm() -> anyhow::Result<()> {
         .call_tool(params("add", json!({"a": 1, "b": 2}))?)
         .await?;
     assert_eq!(result.structured_content, Some(json!({"sum": 3})));
+    let progress = modern
+        .call_tool(params("progress", json!({"steps": 3}))?)
+        .await?;
+    assert_eq!(text(&progress)?, "done");
+    wait_for(&modern_client.progress, 3).await?;
+    let tools = modern.list_all_tools().await?;
+    assert!(
+        tools.iter().any(|tool| tool.name == "dyn_http"),
+        "tools are process-wide"
+    );
 
     terminate(&child)?;
     assert_eq!(exit_code(&mut child).await?, Some(0));

@@ -169,7 +169,7 @@ fn import_file(
     for w in &warnings {
         eprintln!("warning: {w}");
     }
-    let toml = import::to_toml(&raw)?;
+    let toml = import::to_toml_from(&raw, file, &warnings)?;
     match output {
         None => out(&toml),
         Some(path) => {
@@ -213,7 +213,7 @@ fn connect_client(
         token_env,
     };
     let snippet = connect::client_config(client, &launch);
-    let json = serde_json::to_string_pretty(&snippet.json).unwrap_or_default();
+    let json = connect::document(client, &snippet.json);
     if write {
         let Some(path) = &snippet.path else {
             return Err(Error::InvalidInput(
@@ -222,7 +222,10 @@ fn connect_client(
             ));
         };
         let outcome = connect::write_into(path, client, &snippet.json)?;
-        eprintln!("{outcome:?}: {}", path.display());
+        eprintln!("{outcome}");
+        for n in &outcome.notes {
+            eprintln!("note: {n}");
+        }
     } else {
         if let Some(path) = &snippet.path {
             out(&format!("# add this to {}", path.display()));

@@ -20,6 +20,8 @@ use rmcp::model::{
     ReadResourceRequestParams, ReadResourceResponse, Reference, ServerCapabilities, ServerConfig,
     SetLevelRequestParams, SubscribeRequestParams, UnsubscribeRequestParams,
 };
+use rmcp::model::{ResultType, SubscriptionFilter};
+use rmcp::service::SubscriptionContext;
 use rmcp::service::{
     NotificationContext, Peer, RequestContext, RoleClient, RoleServer, ServiceError,
 };
@@ -108,6 +110,20 @@ impl ServerHandler for FrontDoor {
         self.mesh.relay.add_front(context.peer);
     }
 
+    fn accepted_subscription_filter(
+        &self,
+        requested: &SubscriptionFilter,
+    ) -> Option<SubscriptionFilter> {
+        Some(requested.supported_by(&self.get_info().capabilities))
+    }
+
+    async fn listen(&self, context: SubscriptionContext) -> Result<(), McpError> {
+        let key = self.mesh.relay.add_listener(context.sink().clone());
+        context.cancelled().await;
+        self.mesh.relay.remove_listener(key);
+        Ok(())
+    }
+
     async fn list_tools(
         &self,
         _request: Option<PaginatedRequestParams>,
@@ -155,7 +171,12 @@ impl ServerHandler for FrontDoor {
             .call_tool(&name, request.arguments, client, token, &context.ct)
             .await
         {
-            Ok(result) => Ok(result.into()),
+            Ok(mut result) => {
+                // Results relayed from older-era servers carry no resultType; 2026-07-28 clients
+                // require it (rmcp strips it again for older clients).
+                result.result_type = Some(ResultType::COMPLETE);
+                Ok(result.into())
+            }
             Err(e @ Error::UnknownTool(_)) => Err(McpError::invalid_params(e.to_string(), None)),
             Err(Error::Downstream { message, server }) if message.contains("(code -32602)") => {
                 Err(McpError::invalid_params(
@@ -205,7 +226,10 @@ impl ServerHandler for FrontDoor {
         params.arguments = request.arguments;
         peer.get_prompt(params)
             .await
-            .map(GetPromptResponse::from)
+            .map(|mut r| {
+                r.result_type = Some(ResultType::COMPLETE);
+                GetPromptResponse::from(r)
+            })
             .map_err(|e| relay_error(&route.server, e))
     }
 
@@ -240,7 +264,10 @@ impl ServerHandler for FrontDoor {
         let peer = self.owner_peer(&server).await?;
         peer.read_resource(ReadResourceRequestParams::new(request.uri))
             .await
-            .map(ReadResourceResponse::from)
+            .map(|mut r| {
+                r.result_type = Some(ResultType::COMPLETE);
+                ReadResourceResponse::from(r)
+            })
             .map_err(|e| relay_error(&server, e))
     }
 

@@ -60,7 +60,6 @@ pub async fn serve(
 }
 
 /// The axum app: `/mcp` (MCP) and `/healthz`.
-#[must_use]
 pub fn router(
     mesh: Arc<Mesh>,
     local: SocketAddr,

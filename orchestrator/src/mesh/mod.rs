@@ -15,9 +15,10 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use rmcp::model::{
-    CallToolRequestParams, CallToolResult, JsonObject, ProgressToken, RequestMetaObject,
+    CallToolRequest, CallToolRequestParams, CallToolResult, CancelledNotificationParam,
+    ClientRequest, JsonObject, ProgressToken, ServerResult,
 };
-use rmcp::service::{Peer, RoleServer, ServiceError};
+use rmcp::service::{Peer, PeerRequestOptions, RoleServer, ServiceError};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -25,6 +26,7 @@ use crate::config::{Config, FrontConfig, ServerSpec, StartPolicy};
 use crate::error::Error;
 use crate::registry::catalog::Entry;
 use crate::registry::{Catalog, Route};
+use crate::runtime::relay::Changed;
 use crate::runtime::{Downstream, Event, ListKind, Relay, Status};
 
 pub use front::FrontDoor;
@@ -178,29 +180,54 @@ impl Mesh {
             .server(&route.server)
             .ok_or_else(|| Error::UnknownTool(exposed.to_string()))?;
         let peer = ds.peer(crate::runtime::downstream::START_TIMEOUT).await?;
-        let guard = self.relay.begin_call(&route.server, client, client_token);
+        let mut guard = self.relay.begin_call(&route.server, client.clone());
         let mut params = CallToolRequestParams::new(route.name.clone());
         params.arguments = arguments;
-        if let Some(token) = guard.downstream_token() {
-            let mut meta = RequestMetaObject::default();
-            meta.set_progress_token(token);
-            params.meta = Some(meta);
-        }
         let timeout = ds.spec.timeout;
-        let result = tokio::select! {
-            r = tokio::time::timeout(timeout, peer.call_tool(params)) => r,
-            () = cancel.cancelled() => {
-                return Err(Error::Downstream { server: route.server, message: "the call was cancelled by the client".into() });
+        let mut options = PeerRequestOptions::no_options();
+        options.timeout = Some(timeout);
+        let handle = peer
+            .send_request_with_option(
+                ClientRequest::CallToolRequest(CallToolRequest::new(params)),
+                options,
+            )
+            .await
+            .map_err(|e| downstream_error(&route.server, e))?;
+        guard.track_progress(handle.progress_token.clone(), client_token);
+        let request_id = handle.id.clone();
+        let response = handle.await_response();
+        tokio::pin!(response);
+        let mut up = guard.up.take();
+        let result = loop {
+            tokio::select! {
+                r = &mut response => break r,
+                Some(request) = recv(&mut up) => {
+                    // Answered here, in the client's request task, so HTTP clients get the
+                    // request on the stream of their own call.
+                    if let Some(client) = &client {
+                        crate::runtime::relay::answer(client, request).await;
+                    }
+                }
+                () = cancel.cancelled() => {
+                    let note = CancelledNotificationParam::new(Some(request_id), Some("cancelled by the client".into()));
+                    let _ = peer.notify_cancelled(note).await;
+                    return Err(Error::Downstream { server: route.server, message: "the call was cancelled by the client".into() });
+                }
             }
         };
         drop(guard);
         match result {
-            Ok(Ok(r)) => Ok(r),
-            Ok(Err(e)) => Err(downstream_error(&route.server, e)),
-            Err(_) => Err(Error::Timeout {
+            Ok(ServerResult::CallToolResult(r)) => Ok(r),
+            Ok(ServerResult::EmptyResult(_)) => Ok(CallToolResult::success(Vec::new())),
+            Ok(_) => Err(Error::Downstream {
+                server: route.server,
+                message: "it answered tools/call with something that is not a tool result".into(),
+            }),
+            Err(ServiceError::Timeout { .. }) => Err(Error::Timeout {
                 server: route.server,
                 secs: timeout.as_secs_f64(),
             }),
+            Err(e) => Err(downstream_error(&route.server, e)),
         }
     }
 
@@ -256,6 +283,16 @@ impl Mesh {
     }
 }
 
+/// The next up-request, or never when the call has no client.
+async fn recv(
+    up: &mut Option<mpsc::Receiver<crate::runtime::relay::UpRequest>>,
+) -> Option<crate::runtime::relay::UpRequest> {
+    match up {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
 fn downstream_error(server: &str, e: ServiceError) -> Error {
     match e {
         ServiceError::McpError(e) => Error::Downstream {
@@ -273,8 +310,11 @@ fn downstream_error(server: &str, e: ServiceError) -> Error {
     }
 }
 
-/// Rebuilds the catalog and tells clients whenever a server's lists change.
+/// Rebuilds the catalog and tells clients whenever a server's lists change. Changes are
+/// judged against what clients were last told, so a rebuild made elsewhere (e.g. by
+/// `add_server`) never hides a change from them.
 async fn event_loop(mesh: std::sync::Weak<Mesh>, mut rx: mpsc::UnboundedReceiver<Event>) {
+    let mut announced: Option<Arc<Catalog>> = None;
     while let Some(event) = rx.recv().await {
         let Some(mesh) = mesh.upgrade() else { break };
         let Event::ListsChanged { mut kinds, .. } = event;
@@ -282,23 +322,21 @@ async fn event_loop(mesh: std::sync::Weak<Mesh>, mut rx: mpsc::UnboundedReceiver
         while let Ok(Event::ListsChanged { kinds: more, .. }) = rx.try_recv() {
             kinds.extend(more);
         }
-        let before = mesh.catalog();
         mesh.rebuild();
         let after = mesh.catalog();
+        let before = announced.replace(after.clone()).unwrap_or_default();
         let tools_changed = kinds.contains(&ListKind::Tools) && before.tools != after.tools;
         let prompts_changed = kinds.contains(&ListKind::Prompts) && before.prompts != after.prompts;
         let resources_changed = kinds.contains(&ListKind::Resources)
             && (before.resources != after.resources || before.templates != after.templates);
-        for peer in mesh.relay.fronts() {
-            if tools_changed {
-                let _ = peer.notify_tool_list_changed().await;
-            }
-            if prompts_changed {
-                let _ = peer.notify_prompt_list_changed().await;
-            }
-            if resources_changed {
-                let _ = peer.notify_resource_list_changed().await;
-            }
+        if tools_changed {
+            mesh.relay.broadcast_list_changed(Changed::Tools).await;
+        }
+        if prompts_changed {
+            mesh.relay.broadcast_list_changed(Changed::Prompts).await;
+        }
+        if resources_changed {
+            mesh.relay.broadcast_list_changed(Changed::Resources).await;
         }
     }
 }

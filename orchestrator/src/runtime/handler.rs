@@ -1,7 +1,7 @@
 //! The client side of polyclaw's connection to one downstream server: what polyclaw does when
 //! that server notifies or asks something. Notifications go up through the [`Relay`];
-//! list changes trigger a refresh of the server's lists; sampling and elicitation are asked of
-//! the client whose call is in flight.
+//! list changes trigger a refresh of the server's lists; sampling, elicitation and roots are
+//! handed to the call in flight on this server, which asks its client.
 
 #![expect(
     deprecated,
@@ -17,10 +17,11 @@ use rmcp::model::{
     ElicitRequestParams, ElicitResult, Implementation, ListRootsResult,
     LoggingMessageNotificationParam, ProgressNotificationParam, ResourceUpdatedNotificationParam,
 };
-use rmcp::service::{NotificationContext, RequestContext, RoleClient, RoleServer, ServiceError};
+use rmcp::service::{NotificationContext, RequestContext, RoleClient};
+use tokio::sync::oneshot;
 
 use super::downstream::{Downstream, ListKind};
-use super::relay::Relay;
+use super::relay::{Relay, UpRequest};
 
 /// One per downstream connection.
 #[derive(Clone)]
@@ -34,15 +35,33 @@ pub struct DownstreamHandler {
 }
 
 impl DownstreamHandler {
-    fn caller(&self, what: &str) -> Result<rmcp::service::Peer<RoleServer>, McpError> {
-        self.relay.caller_of(&self.server).ok_or_else(|| {
-            McpError::invalid_request(
+    /// Sends an up-request to the call in flight on this server and waits for the answer.
+    async fn ask<T>(
+        &self,
+        what: &str,
+        make: impl FnOnce(oneshot::Sender<Result<T, McpError>>) -> UpRequest,
+    ) -> Result<T, McpError> {
+        let Some(caller) = self.relay.caller_of(&self.server) else {
+            return Err(McpError::invalid_request(
                 format!(
-                    "polyclaw can only forward {what} requests made while a client's call to `{}` is in flight",
+                    "polyclaw forwards {what} requests only while a client's call to `{}` is in flight",
                     self.server
                 ),
                 None,
-            )
+            ));
+        };
+        let (tx, rx) = oneshot::channel();
+        if caller.send(make(tx)).await.is_err() {
+            return Err(McpError::invalid_request(
+                format!("the call that {what} belonged to has ended"),
+                None,
+            ));
+        }
+        rx.await.unwrap_or_else(|_| {
+            Err(McpError::internal_error(
+                format!("the client's call ended before it answered the {what} request"),
+                None,
+            ))
         })
     }
 
@@ -50,16 +69,6 @@ impl DownstreamHandler {
         if let Some(ds) = self.downstream.upgrade() {
             tokio::spawn(async move { ds.refresh(kind).await });
         }
-    }
-}
-
-fn forward_error(what: &str, e: ServiceError) -> McpError {
-    match e {
-        ServiceError::McpError(e) => e,
-        other => McpError::internal_error(
-            format!("polyclaw could not forward the {what} request to its client: {other}"),
-            None,
-        ),
     }
 }
 
@@ -80,19 +89,8 @@ impl ClientHandler for DownstreamHandler {
         params: CreateMessageRequestParams,
         _context: RequestContext<RoleClient>,
     ) -> Result<CreateMessageResult, McpError> {
-        let peer = self.caller("sampling")?;
-        if peer
-            .peer_info()
-            .is_some_and(|info| info.capabilities.sampling.is_none())
-        {
-            return Err(McpError::invalid_request(
-                "the connected client does not offer sampling (it did not declare the capability)",
-                None,
-            ));
-        }
-        peer.create_message(params)
+        self.ask("sampling", |tx| UpRequest::Sample(params, tx))
             .await
-            .map_err(|e| forward_error("sampling", e))
     }
 
     async fn create_elicitation(
@@ -100,37 +98,18 @@ impl ClientHandler for DownstreamHandler {
         params: ElicitRequestParams,
         _context: RequestContext<RoleClient>,
     ) -> Result<ElicitResult, McpError> {
-        let peer = self.caller("elicitation")?;
-        if peer
-            .peer_info()
-            .is_some_and(|info| info.capabilities.elicitation.is_none())
-        {
-            return Err(McpError::invalid_request(
-                "the connected client does not offer elicitation (it did not declare the capability)",
-                None,
-            ));
-        }
-        peer.create_elicitation(params)
+        self.ask("elicitation", |tx| UpRequest::Elicit(params, tx))
             .await
-            .map_err(|e| forward_error("elicitation", e))
     }
 
     async fn list_roots(
         &self,
         _context: RequestContext<RoleClient>,
     ) -> Result<ListRootsResult, McpError> {
-        match self.relay.caller_of(&self.server) {
-            Some(peer)
-                if peer
-                    .peer_info()
-                    .is_some_and(|i| i.capabilities.roots.is_some()) =>
-            {
-                peer.list_roots()
-                    .await
-                    .map_err(|e| forward_error("roots", e))
-            }
-            _ => Ok(ListRootsResult::default()),
+        if self.relay.caller_of(&self.server).is_none() {
+            return Ok(ListRootsResult::default());
         }
+        self.ask("roots", UpRequest::Roots).await
     }
 
     async fn on_progress(
@@ -138,7 +117,21 @@ impl ClientHandler for DownstreamHandler {
         params: ProgressNotificationParam,
         _context: NotificationContext<RoleClient>,
     ) {
-        if let Some((peer, token)) = self.relay.progress_target(&params.progress_token) {
+        // The call registers its token right after sending; a very fast server can notify
+        // before that, so look again briefly before dropping the notification.
+        let mut target = self
+            .relay
+            .progress_target(&self.server, &params.progress_token);
+        for _ in 0..5 {
+            if target.is_some() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+            target = self
+                .relay
+                .progress_target(&self.server, &params.progress_token);
+        }
+        if let Some((peer, token)) = target {
             let mut params = params;
             params.progress_token = token;
             if let Err(e) = peer.notify_progress(params).await {

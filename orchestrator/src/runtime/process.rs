@@ -71,14 +71,9 @@ pub fn spawn(
         let server = server.to_string();
         tokio::spawn(async move {
             let mut lines = BufReader::new(stderr).lines();
-            loop {
-                match lines.next_line().await {
-                    Ok(Some(line)) => {
-                        let line: String = line.chars().take(4096).collect();
-                        tracing::info!(target: "polyclaw::server", server = %server, "{line}");
-                    }
-                    Ok(None) | Err(_) => break,
-                }
+            while let Ok(Some(line)) = lines.next_line().await {
+                let line: String = line.chars().take(4096).collect();
+                tracing::info!(target: "polyclaw::server", server = %server, "{line}");
             }
         });
     }

@@ -1,28 +1,83 @@
 //! The relay: carries what downstream servers send *up* to the front door's clients.
 //!
-//! Progress goes to the client whose call carries the token (tokens are rewritten per call so
-//! two clients can never collide); sampling and elicitation requests go to the client whose
-//! call is in flight on that server (the most recent one when several are); logging and
-//! resource updates go to every connected client. The relay never blocks a downstream: a
-//! client that has gone away is skipped and forgotten.
+//! - Progress: rmcp gives every downstream request its own progress token; the relay maps
+//!   (server, that token) back to the calling client and the client's own token.
+//! - Sampling, elicitation and roots requests from a server go to the call in flight on that
+//!   server (the most recent one when several are), as an [`UpRequest`] on the call's channel.
+//!   The call answers it from its own task, which is what lets rmcp's Streamable HTTP server put
+//!   the request on the stream of the client's original POST.
+//! - Logging and resource updates go to every connected client.
+//!
+//! The relay never blocks a downstream: a client that has gone away is skipped and forgotten.
+
+#![expect(
+    deprecated,
+    reason = "sampling and roots are deprecated in 2026-07-28 but still served to older peers"
+)]
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use rmcp::model::{NumberOrString, ProgressToken};
-use rmcp::service::{Peer, RoleServer};
+use rmcp::ErrorData as McpError;
+use rmcp::model::{
+    CreateMessageRequestParams, CreateMessageResult, ElicitRequestParams, ElicitResult,
+    ListRootsResult, ProgressToken,
+};
+use rmcp::service::{Peer, RoleServer, SubscriptionSendError, SubscriptionSink};
+use tokio::sync::{mpsc, oneshot};
 
-/// Shared routing tables. Cheap to lock: every critical section is a map lookup.
+/// A request a downstream server makes of the client, waiting for the client's answer.
+#[derive(Debug)]
+pub enum UpRequest {
+    /// `sampling/createMessage`
+    Sample(
+        CreateMessageRequestParams,
+        oneshot::Sender<Result<CreateMessageResult, McpError>>,
+    ),
+    /// `elicitation/create`
+    Elicit(
+        ElicitRequestParams,
+        oneshot::Sender<Result<ElicitResult, McpError>>,
+    ),
+    /// `roots/list`
+    Roots(oneshot::Sender<Result<ListRootsResult, McpError>>),
+}
+
+/// (server, the progress token rmcp gave the downstream request).
+type ProgressKey = (String, ProgressToken);
+/// (the calling client, the client's own progress token).
+type ProgressTarget = (Peer<RoleServer>, ProgressToken);
+
+/// A call in flight: who made it and where its up-requests go.
+struct Caller {
+    id: u64,
+    up: mpsc::Sender<UpRequest>,
+}
+
+/// Shared routing tables. Cheap to lock: every critical section is a map operation.
 #[derive(Default)]
 pub struct Relay {
     next_id: AtomicU64,
-    /// polyclaw's own progress token → (the client, the client's token).
-    progress: Mutex<HashMap<String, (Peer<RoleServer>, ProgressToken)>>,
-    /// server → calls in flight on it, oldest first: (call id, the calling client).
-    callers: Mutex<HashMap<String, Vec<(u64, Peer<RoleServer>)>>>,
+    /// (server, downstream progress token) → (the client, the client's token).
+    progress: Mutex<HashMap<ProgressKey, ProgressTarget>>,
+    /// server → calls in flight on it, oldest first.
+    callers: Mutex<HashMap<String, Vec<Caller>>>,
     /// Connected clients with a session, for broadcasts.
-    fronts: Mutex<Vec<(u64, Peer<RoleServer>)>>,
+    fronts: Mutex<Vec<Peer<RoleServer>>>,
+    /// Open `subscriptions/listen` streams of 2026-07-28 clients: (key, sink).
+    listeners: Mutex<Vec<(u64, SubscriptionSink)>>,
+}
+
+/// Which list changed, for [`Relay::broadcast_list_changed`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Changed {
+    /// tools/list
+    Tools,
+    /// prompts/list
+    Prompts,
+    /// resources/list
+    Resources,
 }
 
 impl std::fmt::Debug for Relay {
@@ -31,108 +86,198 @@ impl std::fmt::Debug for Relay {
     }
 }
 
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // Each operation under these locks is a single insert, remove or lookup, so a panic while
+    // holding one cannot leave a map inconsistent: a poisoned lock is still usable.
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// Keeps a call's routes registered; dropping it removes them.
 pub struct CallGuard<'a> {
     relay: &'a Relay,
     id: u64,
     server: String,
-    token: Option<String>,
+    client: Option<Peer<RoleServer>>,
+    token: Option<ProgressToken>,
+    /// Up-requests for this call; `None` for calls without a client.
+    pub up: Option<mpsc::Receiver<UpRequest>>,
 }
 
 impl Drop for CallGuard<'_> {
     fn drop(&mut self) {
-        if let Some(token) = &self.token
-            && let Ok(mut map) = self.relay.progress.lock()
-        {
-            map.remove(token);
+        if let Some(token) = self.token.take() {
+            lock(&self.relay.progress).remove(&(self.server.clone(), token));
         }
-        if let Ok(mut callers) = self.relay.callers.lock()
-            && let Some(list) = callers.get_mut(&self.server)
-        {
-            list.retain(|(id, _)| *id != self.id);
+        if let Some(list) = lock(&self.relay.callers).get_mut(&self.server) {
+            list.retain(|c| c.id != self.id);
         }
     }
 }
 
 impl CallGuard<'_> {
-    /// The progress token to send downstream in place of the client's, if it gave one.
-    #[must_use]
-    pub fn downstream_token(&self) -> Option<ProgressToken> {
-        self.token
-            .as_ref()
-            .map(|t| ProgressToken(NumberOrString::String(t.as_str().into())))
+    /// Routes progress carrying the downstream request's token to the calling client, under
+    /// the client's own token. Does nothing for calls without a client or client token.
+    pub fn track_progress(
+        &mut self,
+        downstream: ProgressToken,
+        client_token: Option<ProgressToken>,
+    ) {
+        let (Some(peer), Some(client_token)) = (&self.client, client_token) else {
+            return;
+        };
+        lock(&self.relay.progress).insert(
+            (self.server.clone(), downstream.clone()),
+            (peer.clone(), client_token),
+        );
+        self.token = Some(downstream);
     }
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    // A panic while holding one of these locks cannot leave a map inconsistent (each
-    // operation is a single insert or remove), so a poisoned lock is still usable.
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
 impl Relay {
-    /// Registers a call from `client` to `server`, with the client's progress token if any.
-    pub fn begin_call(
-        &self,
-        server: &str,
-        client: Option<Peer<RoleServer>>,
-        client_token: Option<ProgressToken>,
-    ) -> CallGuard<'_> {
+    /// Registers a call from `client` to `server`.
+    pub fn begin_call(&self, server: &str, client: Option<Peer<RoleServer>>) -> CallGuard<'_> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let mut token = None;
-        if let Some(peer) = &client {
-            if let Some(ct) = client_token {
-                let ours = format!("polyclaw-{id}");
-                lock(&self.progress).insert(ours.clone(), (peer.clone(), ct));
-                token = Some(ours);
-            }
+        let mut up = None;
+        if client.is_some() {
+            let (tx, rx) = mpsc::channel(4);
             lock(&self.callers)
                 .entry(server.to_string())
                 .or_default()
-                .push((id, peer.clone()));
+                .push(Caller { id, up: tx });
+            up = Some(rx);
         }
         CallGuard {
             relay: self,
             id,
             server: server.to_string(),
-            token,
+            client,
+            token: None,
+            up,
         }
     }
 
-    /// The client to which a progress token of ours belongs, and the client's own token.
+    /// The client to which a downstream progress token of `server` belongs, and the client's
+    /// own token.
     #[must_use]
     pub fn progress_target(
         &self,
+        server: &str,
         token: &ProgressToken,
     ) -> Option<(Peer<RoleServer>, ProgressToken)> {
-        let NumberOrString::String(s) = &token.0 else {
-            return None;
-        };
-        lock(&self.progress).get(s.as_ref()).cloned()
+        lock(&self.progress)
+            .get(&(server.to_string(), token.clone()))
+            .cloned()
     }
 
-    /// The client of the most recent call in flight on `server`, if any.
+    /// The up-request channel of the most recent call in flight on `server`.
     #[must_use]
-    pub fn caller_of(&self, server: &str) -> Option<Peer<RoleServer>> {
+    pub fn caller_of(&self, server: &str) -> Option<mpsc::Sender<UpRequest>> {
         lock(&self.callers)
             .get(server)
-            .and_then(|list| list.iter().rev().find(|(_, p)| !p.is_transport_closed()))
-            .map(|(_, p)| p.clone())
+            .and_then(|list| list.iter().rev().find(|c| !c.up.is_closed()))
+            .map(|c| c.up.clone())
     }
 
     /// Remembers a connected client for broadcasts.
     pub fn add_front(&self, peer: Peer<RoleServer>) {
-        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let mut fronts = lock(&self.fronts);
-        fronts.retain(|(_, p)| !p.is_transport_closed());
-        fronts.push((id, peer));
+        fronts.retain(|p| !p.is_transport_closed());
+        fronts.push(peer);
     }
 
     /// Every connected client, forgetting those that have gone.
     #[must_use]
     pub fn fronts(&self) -> Vec<Peer<RoleServer>> {
         let mut fronts = lock(&self.fronts);
-        fronts.retain(|(_, p)| !p.is_transport_closed());
-        fronts.iter().map(|(_, p)| p.clone()).collect()
+        fronts.retain(|p| !p.is_transport_closed());
+        fronts.clone()
+    }
+}
+
+impl Relay {
+    /// Registers a `subscriptions/listen` stream; returns its key for [`Relay::remove_listener`].
+    pub fn add_listener(&self, sink: SubscriptionSink) -> u64 {
+        let key = self.next_id.fetch_add(1, Ordering::Relaxed);
+        lock(&self.listeners).push((key, sink));
+        key
+    }
+
+    /// Forgets a `subscriptions/listen` stream.
+    pub fn remove_listener(&self, key: u64) {
+        lock(&self.listeners).retain(|(k, _)| *k != key);
+    }
+
+    /// Tells every client (session peers and listen streams) that a list changed.
+    pub async fn broadcast_list_changed(&self, what: Changed) {
+        for peer in self.fronts() {
+            let _ = match what {
+                Changed::Tools => peer.notify_tool_list_changed().await,
+                Changed::Prompts => peer.notify_prompt_list_changed().await,
+                Changed::Resources => peer.notify_resource_list_changed().await,
+            };
+        }
+        let sinks: Vec<(u64, SubscriptionSink)> = lock(&self.listeners).clone();
+        for (key, sink) in sinks {
+            let sent = match what {
+                Changed::Tools => sink.notify_tool_list_changed().await,
+                Changed::Prompts => sink.notify_prompt_list_changed().await,
+                Changed::Resources => sink.notify_resource_list_changed().await,
+            };
+            if let Err(SubscriptionSendError::SubscriptionClosed) = sent {
+                self.remove_listener(key);
+            }
+        }
+    }
+}
+
+/// Answers one up-request by asking `client`, from the calling task.
+pub async fn answer(client: &Peer<RoleServer>, request: UpRequest) {
+    let caps = client.peer_info().map(|i| i.capabilities.clone());
+    let refuse = |what: &str| {
+        McpError::invalid_request(
+            format!(
+                "the connected client does not offer {what} (it did not declare the capability)"
+            ),
+            None,
+        )
+    };
+    let forward = |what: &str, e: rmcp::service::ServiceError| match e {
+        rmcp::service::ServiceError::McpError(e) => e,
+        other => McpError::internal_error(
+            format!("polyclaw could not forward the {what} request to its client: {other}"),
+            None,
+        ),
+    };
+    match request {
+        UpRequest::Sample(params, reply) => {
+            let result = if caps.as_ref().is_some_and(|c| c.sampling.is_none()) {
+                Err(refuse("sampling"))
+            } else {
+                client
+                    .create_message(params)
+                    .await
+                    .map_err(|e| forward("sampling", e))
+            };
+            let _ = reply.send(result);
+        }
+        UpRequest::Elicit(params, reply) => {
+            let result = if caps.as_ref().is_some_and(|c| c.elicitation.is_none()) {
+                Err(refuse("elicitation"))
+            } else {
+                client
+                    .create_elicitation(params)
+                    .await
+                    .map_err(|e| forward("elicitation", e))
+            };
+            let _ = reply.send(result);
+        }
+        UpRequest::Roots(reply) => {
+            let result = if caps.as_ref().is_some_and(|c| c.roots.is_some()) {
+                client.list_roots().await.map_err(|e| forward("roots", e))
+            } else {
+                Ok(ListRootsResult::default())
+            };
+            let _ = reply.send(result);
+        }
     }
 }
