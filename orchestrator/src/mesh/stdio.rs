@@ -1,27 +1,162 @@
 //! The front door over stdio: what IDE configs launch. stdout carries only protocol; every
 //! log line goes to stderr. The session ends when the client closes stdin or on shutdown.
+//!
+//! A thin framing guard sits between the real stdin/stdout and rmcp: a line that is not JSON
+//! is answered with a JSON-RPC parse error (-32700, as the spec asks) instead of being
+//! dropped silently, and a line longer than [`MAX_LINE`] is refused the same way without
+//! being buffered whole. One writer task owns stdout, so replies and errors never interleave.
 
 use std::sync::Arc;
 
 use rmcp::ServiceExt;
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::error::Error;
 
 use super::{FrontDoor, Mesh};
 
+/// The longest accepted request line.
+pub const MAX_LINE: usize = 16 * 1024 * 1024;
+
 /// Serves one client on stdin/stdout until it disconnects or `shutdown` is cancelled.
 ///
 /// # Errors
 /// [`Error::Io`] when the session cannot start (e.g. stdin is closed at once).
 pub async fn serve(mesh: Arc<Mesh>, shutdown: CancellationToken) -> Result<(), Error> {
+    serve_on(mesh, tokio::io::stdin(), tokio::io::stdout(), shutdown).await
+}
+
+/// [`serve`] over any byte streams (tests use in-memory pipes).
+///
+/// # Errors
+/// See [`serve`].
+pub async fn serve_on<R, W>(
+    mesh: Arc<Mesh>,
+    input: R,
+    output: W,
+    shutdown: CancellationToken,
+) -> Result<(), Error>
+where
+    R: AsyncRead + Unpin + Send + 'static,
+    W: AsyncWrite + Unpin + Send + 'static,
+{
+    let (rmcp_in, to_rmcp) = tokio::io::duplex(256 * 1024);
+    let (from_rmcp, rmcp_out) = tokio::io::duplex(256 * 1024);
+    let (errors_tx, errors_rx) = mpsc::channel::<String>(16);
+    tokio::spawn(read_guarded(input, to_rmcp, errors_tx));
+    let writer = tokio::spawn(write_merged(from_rmcp, errors_rx, output));
     let running = FrontDoor::new(mesh)
-        .serve_with_ct(rmcp::transport::stdio(), shutdown.child_token())
+        .serve_with_ct((rmcp_in, rmcp_out), shutdown.child_token())
         .await
         .map_err(|e| Error::Io {
             context: format!("the stdio client did not complete the MCP handshake: {e}"),
             source: std::io::Error::other(e.to_string()),
         })?;
     let _ = running.waiting().await;
+    let _ = writer.await;
     Ok(())
+}
+
+fn parse_error(detail: &str) -> String {
+    serde_json::json!({
+        "jsonrpc": "2.0",
+        "id": null,
+        "error": {"code": -32700, "message": format!("Parse error: {detail}; send one JSON-RPC message per line")}
+    })
+    .to_string()
+}
+
+/// Copies valid JSON lines from the client to rmcp; answers the rest with parse errors.
+async fn read_guarded<R: AsyncRead + Unpin>(
+    input: R,
+    mut to_rmcp: tokio::io::DuplexStream,
+    errors: mpsc::Sender<String>,
+) {
+    let mut reader = BufReader::with_capacity(64 * 1024, input);
+    let mut line = Vec::with_capacity(4096);
+    loop {
+        line.clear();
+        let mut too_long = false;
+        // Read one line without ever holding more than MAX_LINE bytes of it.
+        loop {
+            let buf = match reader.fill_buf().await {
+                Ok(b) => b,
+                Err(_) => return,
+            };
+            if buf.is_empty() {
+                if line.is_empty() && !too_long {
+                    return; // EOF: dropping `to_rmcp` ends the session
+                }
+                break;
+            }
+            let (chunk, done) = match buf.iter().position(|&b| b == b'\n') {
+                Some(i) => (&buf[..=i], true),
+                None => (buf, false),
+            };
+            if !too_long && line.len() + chunk.len() <= MAX_LINE + 1 {
+                line.extend_from_slice(chunk);
+            } else {
+                too_long = true;
+                line.clear();
+            }
+            let n = chunk.len();
+            reader.consume(n);
+            if done {
+                break;
+            }
+        }
+        if too_long {
+            let _ = errors
+                .send(parse_error(&format!(
+                    "a request line is longer than {MAX_LINE} bytes"
+                )))
+                .await;
+            continue;
+        }
+        let text = line.trim_ascii();
+        if text.is_empty() {
+            continue;
+        }
+        match serde_json::from_slice::<serde::de::IgnoredAny>(text) {
+            Ok(_) => {
+                if to_rmcp.write_all(text).await.is_err() || to_rmcp.write_all(b"\n").await.is_err()
+                {
+                    return;
+                }
+            }
+            Err(e) => {
+                let _ = errors.send(parse_error(&e.to_string())).await;
+            }
+        }
+    }
+}
+
+/// The one owner of stdout: rmcp's lines and parse errors, each written whole.
+async fn write_merged<W: AsyncWrite + Unpin>(
+    from_rmcp: tokio::io::DuplexStream,
+    mut errors: mpsc::Receiver<String>,
+    mut output: W,
+) {
+    let mut lines = BufReader::new(from_rmcp).lines();
+    let mut errors_open = true;
+    loop {
+        let line = tokio::select! {
+            l = lines.next_line() => match l {
+                Ok(Some(l)) => l,
+                _ => break,
+            },
+            e = errors.recv(), if errors_open => match e {
+                Some(e) => e,
+                None => { errors_open = false; continue; }
+            },
+        };
+        if output.write_all(line.as_bytes()).await.is_err()
+            || output.write_all(b"\n").await.is_err()
+            || output.flush().await.is_err()
+        {
+            break;
+        }
+    }
 }
