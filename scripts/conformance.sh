@@ -230,31 +230,61 @@ FIXTURE_URL=http://127.0.0.1:$fixture_port/mcp
 direct_status=0
 run_suite direct "$FIXTURE_URL" || direct_status=$?
 
-# --- phase 2: through polyclaw (PLACEHOLDER — for the mesh author) -------------
+# --- phase 2: the fixture through polyclaw ----------------------------------
 #
-# Plug the fixture into polyclaw with prefix = "" so tool and prompt names are
-# unchanged, serve polyclaw over HTTP, run the same suite against it and
-# require that nothing passing directly fails through the mesh. Sketch:
-#
-#   mesh_port=$(free_port)
-#   cat >"$OUT/polyclaw.toml" <<EOF
-#   [servers.fixture]
-#   url = "$FIXTURE_URL"            # or: command = "$FIXTURE_BIN" (stdio)
-#   prefix = ""
-#   start = "boot"
-#   EOF
-#   cargo build -p polyclaw
-#   start_bg polyclaw "$OUT/polyclaw.log" "$TARGET_DIR/debug/polyclaw" \
-#       --config "$OUT/polyclaw.toml" serve --http "127.0.0.1:$mesh_port"
-#   wait_for_port "$mesh_port" "$START_PID" polyclaw
-#   run_suite mesh "http://127.0.0.1:$mesh_port/mcp" || true
-#   compare_runs direct mesh || mesh_status=1
-#
+# The fixture is plugged in as a stdio child process with prefix = "" so tool
+# and prompt names are unchanged; polyclaw serves HTTP. Every scenario passing
+# directly must pass through the mesh.
+
+log "building polyclaw"
+cargo build -p polyclaw
+POLYCLAW_BIN=$TARGET_DIR/debug/polyclaw
+
+cat >"$OUT/polyclaw-mesh.toml" <<EOF
+[servers.fixture]
+command = "$FIXTURE_BIN"
+prefix = ""
+start = "boot"
+EOF
+mesh_port=$(free_port)
+start_bg polyclaw "$OUT/polyclaw-mesh.log" "$POLYCLAW_BIN" --config "$OUT/polyclaw-mesh.toml" \
+    serve --http "127.0.0.1:$mesh_port"
+wait_for_port "$mesh_port" "$START_PID" polyclaw
 mesh_status=0
-# ------------------------------------------------------------------------------
+run_suite mesh "http://127.0.0.1:$mesh_port/mcp" || true
+compare_runs direct mesh || mesh_status=1
+
+# --- phase 3: the front door alone -------------------------------------------
+#
+# polyclaw with no downstream servers must pass the lifecycle, ping,
+# tools-list, header and DNS-rebinding scenarios by itself. (The 2026-07-28
+# lifecycle scenario, server-stateless, calls fixture tools such as
+# test_missing_capability, so it is held to the fixture's result in phase 2.)
+
+: >"$OUT/polyclaw-empty.toml"
+front_port=$(free_port)
+start_bg polyclaw-front "$OUT/polyclaw-front.log" "$POLYCLAW_BIN" --config "$OUT/polyclaw-empty.toml" \
+    serve --http "127.0.0.1:$front_port"
+wait_for_port "$front_port" "$START_PID" polyclaw-front
+front_status=0
+FRONT_SCENARIOS=(server-initialize server-session-lifecycle ping tools-list
+    http-header-validation dns-rebinding-protection)
+for scenario in "${FRONT_SCENARIOS[@]}"; do
+    txt=$OUT/front-$scenario.txt
+    rc=0
+    "$CONFORMANCE" server --url "http://127.0.0.1:$front_port/mcp" --scenario "$scenario" >"$txt" 2>&1 || rc=$?
+    if [[ $rc -eq 0 ]]; then
+        log "front door alone: $scenario passed"
+        TOTAL_PASSED=$((TOTAL_PASSED + 1))
+    else
+        log "front door alone: $scenario FAILED (see $txt)"
+        TOTAL_FAILED=$((TOTAL_FAILED + 1))
+        front_status=1
+    fi
+done
 
 log "results in $OUT"
 echo "conformance: $TOTAL_PASSED passed, $TOTAL_FAILED failed"
-if [[ $direct_status -ne 0 || $mesh_status -ne 0 ]]; then
+if [[ $direct_status -ne 0 || $mesh_status -ne 0 || $front_status -ne 0 ]]; then
     exit 1
 fi

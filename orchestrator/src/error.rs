@@ -73,6 +73,14 @@ pub enum Error {
         /// Its error.
         message: String,
     },
+    /// A downstream server answered with a JSON-RPC error; it is relayed to the client as is.
+    #[error("server `{server}` returned error {}: {}", error.code.0, error.message)]
+    Remote {
+        /// The server.
+        server: String,
+        /// Its error, unchanged.
+        error: rmcp::ErrorData,
+    },
     /// A downstream request passed its deadline.
     #[error(
         "server `{server}` did not answer within {secs:.1} s; raise `servers.{server}.timeout` if it is just slow"

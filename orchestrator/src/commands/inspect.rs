@@ -99,13 +99,13 @@ pub async fn tools_call(
         }
     };
     let result = with_mesh(config, async |m| {
-        let cancel = CancellationToken::new();
+        let ctx = mesh::CallContext::default();
         if mesh::own_tools::is_own(name) {
-            mesh::own_tools::call(m, name, arguments.unwrap_or_default(), None, None, &cancel)
+            mesh::own_tools::call(m, name, arguments.unwrap_or_default(), &ctx)
                 .await
                 .map_err(|e| Error::InvalidInput(e.message.to_string()))
         } else {
-            m.call_tool(name, arguments, None, None, &cancel).await
+            m.call_tool(name, arguments, &ctx).await
         }
     })
     .await?;

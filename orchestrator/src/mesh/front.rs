@@ -20,7 +20,10 @@ use rmcp::model::{
     ReadResourceRequestParams, ReadResourceResponse, Reference, ServerCapabilities, ServerConfig,
     SetLevelRequestParams, SubscribeRequestParams, UnsubscribeRequestParams,
 };
-use rmcp::model::{ResultType, SubscriptionFilter};
+use rmcp::model::{
+    ClientRequest, GetPromptRequest, ProtocolVersion, ReadResourceRequest, ResultType,
+    ServerResult, SubscriptionFilter,
+};
 use rmcp::service::SubscriptionContext;
 use rmcp::service::{
     NotificationContext, Peer, RequestContext, RoleClient, RoleServer, ServiceError,
@@ -30,7 +33,7 @@ use crate::config::Expose;
 use crate::error::Error;
 use crate::runtime::downstream::START_TIMEOUT;
 
-use super::{LIST_WAIT, Mesh, own_tools};
+use super::{CallContext, LIST_WAIT, Mesh, own_tools};
 
 /// The MCP server handler of the front door.
 #[derive(Clone)]
@@ -71,6 +74,42 @@ impl FrontDoor {
                     None,
                 )
             })
+    }
+}
+
+/// What a client needs to reach back: its peer, progress token, cancellation and (for
+/// 2026-07-28 clients) the request metadata to pass on.
+fn call_context(context: &RequestContext<RoleServer>) -> CallContext {
+    let inline = context
+        .protocol_version()
+        .is_some_and(|v| v >= ProtocolVersion::V_2026_07_28);
+    CallContext {
+        client: Some(context.peer.clone()),
+        client_token: context.meta.get_progress_token(),
+        cancel: context.ct.clone(),
+        inline_meta: inline.then(|| context.meta.clone()),
+    }
+}
+
+/// A JSON-RPC error for a failed non-tool request: downstream errors pass through unchanged.
+fn rpc_error(e: Error) -> McpError {
+    match e {
+        Error::Remote { error, .. } => error,
+        other => McpError::internal_error(other.to_string(), None),
+    }
+}
+
+/// How a failed tool call reaches the client: a downstream JSON-RPC error passes through
+/// unchanged (unknown tool, bad arguments, bad request state); an unknown tool is invalid
+/// params; anything else (down, crashed, timed out) is a tool error the model can read.
+fn tool_error(name: &str, e: Error) -> Result<CallToolResponse, McpError> {
+    match e {
+        Error::Remote { error, .. } => Err(error),
+        e @ Error::UnknownTool(_) => Err(McpError::invalid_params(e.to_string(), None)),
+        e => {
+            tracing::warn!(tool = %name, "call failed: {e}");
+            Ok(CallToolResult::error(vec![Content::text(e.to_string())]).into())
+        }
     }
 }
 
@@ -151,43 +190,32 @@ impl ServerHandler for FrontDoor {
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, McpError> {
-        let token = context.meta.get_progress_token();
-        let client = Some(context.peer.clone());
+        let ctx = call_context(&context);
         let name = request.name.to_string();
         if own_tools::is_own(&name) {
             return own_tools::call(
                 &self.mesh,
                 &name,
                 request.arguments.unwrap_or_default(),
-                client,
-                token,
-                &context.ct,
+                &ctx,
             )
             .await
             .map(CallToolResponse::from);
         }
+        let retry = Some((request.input_responses, request.request_state));
         match self
             .mesh
-            .call_tool(&name, request.arguments, client, token, &context.ct)
+            .call_tool_response(&name, request.arguments, retry, &ctx)
             .await
         {
-            Ok(mut result) => {
+            Ok(CallToolResponse::Complete(mut result)) => {
                 // Results relayed from older-era servers carry no resultType; 2026-07-28 clients
                 // require it (rmcp strips it again for older clients).
                 result.result_type = Some(ResultType::COMPLETE);
                 Ok(result.into())
             }
-            Err(e @ Error::UnknownTool(_)) => Err(McpError::invalid_params(e.to_string(), None)),
-            Err(Error::Downstream { message, server }) if message.contains("(code -32602)") => {
-                Err(McpError::invalid_params(
-                    format!("server `{server}` rejected the arguments: {message}"),
-                    None,
-                ))
-            }
-            Err(e) => {
-                tracing::warn!(tool = %name, "call failed: {e}");
-                Ok(CallToolResult::error(vec![Content::text(e.to_string())]).into())
-            }
+            Ok(other) => Ok(other),
+            Err(e) => tool_error(&name, e),
         }
     }
 
@@ -205,7 +233,7 @@ impl ServerHandler for FrontDoor {
     async fn get_prompt(
         &self,
         request: GetPromptRequestParams,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<GetPromptResponse, McpError> {
         let mut route = self.mesh.catalog().prompt_route(&request.name).cloned();
         if route.is_none() {
@@ -221,16 +249,30 @@ impl ServerHandler for FrontDoor {
                 None,
             ));
         };
-        let peer = self.owner_peer(&route.server).await?;
         let mut params = GetPromptRequestParams::new(route.name.clone());
         params.arguments = request.arguments;
-        peer.get_prompt(params)
+        params.input_responses = request.input_responses;
+        params.request_state = request.request_state;
+        let ask = ClientRequest::GetPromptRequest(GetPromptRequest::new(params));
+        match self
+            .mesh
+            .request(&route.server, ask, &call_context(&context))
             .await
-            .map(|mut r| {
+        {
+            Ok(ServerResult::GetPromptResult(mut r)) => {
                 r.result_type = Some(ResultType::COMPLETE);
-                GetPromptResponse::from(r)
-            })
-            .map_err(|e| relay_error(&route.server, e))
+                Ok(GetPromptResponse::Complete(r))
+            }
+            Ok(ServerResult::InputRequiredResult(r)) => Ok(GetPromptResponse::InputRequired(r)),
+            Ok(_) => Err(McpError::internal_error(
+                format!(
+                    "server `{}` answered prompts/get with something else",
+                    route.server
+                ),
+                None,
+            )),
+            Err(e) => Err(rpc_error(e)),
+        }
     }
 
     async fn list_resources(
@@ -258,17 +300,29 @@ impl ServerHandler for FrontDoor {
     async fn read_resource(
         &self,
         request: ReadResourceRequestParams,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<ReadResourceResponse, McpError> {
         let server = self.resource_owner(&request.uri).await?;
-        let peer = self.owner_peer(&server).await?;
-        peer.read_resource(ReadResourceRequestParams::new(request.uri))
+        let mut params = ReadResourceRequestParams::new(request.uri);
+        params.input_responses = request.input_responses;
+        params.request_state = request.request_state;
+        let ask = ClientRequest::ReadResourceRequest(ReadResourceRequest::new(params));
+        match self
+            .mesh
+            .request(&server, ask, &call_context(&context))
             .await
-            .map(|mut r| {
+        {
+            Ok(ServerResult::ReadResourceResult(mut r)) => {
                 r.result_type = Some(ResultType::COMPLETE);
-                ReadResourceResponse::from(r)
-            })
-            .map_err(|e| relay_error(&server, e))
+                Ok(ReadResourceResponse::Complete(r))
+            }
+            Ok(ServerResult::InputRequiredResult(r)) => Ok(ReadResourceResponse::InputRequired(r)),
+            Ok(_) => Err(McpError::internal_error(
+                format!("server `{server}` answered resources/read with something else"),
+                None,
+            )),
+            Err(e) => Err(rpc_error(e)),
+        }
     }
 
     async fn subscribe(
@@ -328,6 +382,10 @@ impl ServerHandler for FrontDoor {
         }
         peer.complete(forwarded)
             .await
+            .map(|mut r| {
+                r.result_type = Some(ResultType::COMPLETE);
+                r
+            })
             .map_err(|e| relay_error(&server, e))
     }
 

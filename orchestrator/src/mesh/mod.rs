@@ -15,8 +15,9 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use rmcp::model::{
-    CallToolRequest, CallToolRequestParams, CallToolResult, CancelledNotificationParam,
-    ClientRequest, JsonObject, ProgressToken, ServerResult,
+    CallToolRequest, CallToolRequestParams, CallToolResponse, CallToolResult,
+    CancelledNotificationParam, ClientRequest, JsonObject, ProgressToken, RequestMetaObject,
+    ServerResult,
 };
 use rmcp::service::{Peer, PeerRequestOptions, RoleServer, ServiceError};
 use tokio::sync::mpsc;
@@ -30,6 +31,20 @@ use crate::runtime::relay::Changed;
 use crate::runtime::{Downstream, Event, ListKind, Relay, Status};
 
 pub use front::FrontDoor;
+
+/// Who a request to a downstream server is made for, and how to reach back to them.
+#[derive(Debug, Default, Clone)]
+pub struct CallContext {
+    /// The client whose request this is (for progress, sampling, elicitation, roots).
+    pub client: Option<Peer<RoleServer>>,
+    /// The client's progress token, if it asked for progress.
+    pub client_token: Option<ProgressToken>,
+    /// Cancelled when the client cancels.
+    pub cancel: CancellationToken,
+    /// For 2026-07-28 clients: their request `_meta` (protocol version, capabilities, log
+    /// level), sent on to servers that speak that era so they see the real client.
+    pub inline_meta: Option<RequestMetaObject>,
+}
 
 /// How long a list request waits for lazily started servers.
 pub const LIST_WAIT: Duration = Duration::from_secs(20);
@@ -159,41 +174,99 @@ impl Mesh {
             .ok_or_else(|| Error::UnknownTool(exposed.to_string()))
     }
 
-    /// Calls a downstream tool by its exposed name.
-    ///
-    /// `client` and `client_token` let progress, sampling and elicitation find their way back;
-    /// `cancel` aborts the call (the downstream is told). Returns the downstream's result, or
-    /// an error saying which server failed and why.
+    /// Calls a downstream tool by its exposed name and returns its final result (tool calls
+    /// made by polyclaw itself, e.g. from the CLI, never pass `input_required` rounds through).
     ///
     /// # Errors
-    /// [`Error::UnknownTool`], [`Error::Unavailable`], [`Error::Timeout`], [`Error::Downstream`].
+    /// [`Error::UnknownTool`], [`Error::Unavailable`], [`Error::Timeout`], [`Error::Remote`],
+    /// [`Error::Downstream`].
     pub async fn call_tool(
         &self,
         exposed: &str,
         arguments: Option<JsonObject>,
-        client: Option<Peer<RoleServer>>,
-        client_token: Option<ProgressToken>,
-        cancel: &CancellationToken,
+        ctx: &CallContext,
     ) -> Result<CallToolResult, Error> {
+        match self
+            .call_tool_response(exposed, arguments, None, ctx)
+            .await?
+        {
+            CallToolResponse::Complete(r) => Ok(r),
+            _ => Err(Error::Downstream {
+                server: self.route_tool(exposed).await?.server,
+                message:
+                    "it asked for client input (input_required), which this caller cannot give"
+                        .into(),
+            }),
+        }
+    }
+
+    /// Calls a downstream tool by its exposed name.
+    ///
+    /// `retry` carries `inputResponses`/`requestState` of a 2026-07-28 client's retry. When the
+    /// client speaks 2026-07-28 (`ctx.inline_meta`) and the server does too, the request is
+    /// sent in that era with the client's own metadata, and `input_required` results pass
+    /// through unchanged; otherwise the server's requests for sampling, elicitation and roots
+    /// are answered by asking the client from this task.
+    ///
+    /// # Errors
+    /// See [`Mesh::call_tool`].
+    pub async fn call_tool_response(
+        &self,
+        exposed: &str,
+        arguments: Option<JsonObject>,
+        retry: Option<(Option<rmcp::model::InputResponses>, Option<String>)>,
+        ctx: &CallContext,
+    ) -> Result<CallToolResponse, Error> {
         let route = self.route_tool(exposed).await?;
-        let ds = self
-            .server(&route.server)
-            .ok_or_else(|| Error::UnknownTool(exposed.to_string()))?;
-        let peer = ds.peer(crate::runtime::downstream::START_TIMEOUT).await?;
-        let mut guard = self.relay.begin_call(&route.server, client.clone());
         let mut params = CallToolRequestParams::new(route.name.clone());
         params.arguments = arguments;
+        if let Some((responses, state)) = retry {
+            params.input_responses = responses;
+            params.request_state = state;
+        }
+        let request = ClientRequest::CallToolRequest(CallToolRequest::new(params));
+        match self.request(&route.server, request, ctx).await? {
+            ServerResult::CallToolResult(r) => Ok(CallToolResponse::Complete(r)),
+            ServerResult::InputRequiredResult(r) => Ok(CallToolResponse::InputRequired(r)),
+            ServerResult::EmptyResult(_) => Ok(CallToolResponse::Complete(
+                CallToolResult::success(Vec::new()),
+            )),
+            _ => Err(Error::Downstream {
+                server: route.server,
+                message: "it answered tools/call with something that is not a tool result".into(),
+            }),
+        }
+    }
+
+    /// Sends one request to a server and waits for its answer, relaying progress, the
+    /// server's requests to the client, and cancellation; bounded by the server's timeout.
+    ///
+    /// # Errors
+    /// [`Error::Unavailable`], [`Error::Timeout`], [`Error::Remote`], [`Error::Downstream`].
+    pub async fn request(
+        &self,
+        server: &str,
+        request: ClientRequest,
+        ctx: &CallContext,
+    ) -> Result<ServerResult, Error> {
+        let ds = self
+            .server(server)
+            .ok_or_else(|| Error::UnknownServer(server.to_string()))?;
+        let peer = ds.peer(crate::runtime::downstream::START_TIMEOUT).await?;
+        let mut guard = self.relay.begin_call(server, ctx.client.clone());
         let timeout = ds.spec.timeout;
         let mut options = PeerRequestOptions::no_options();
         options.timeout = Some(timeout);
+        if let Some(meta) = &ctx.inline_meta
+            && ds.speaks_inline_era()
+        {
+            options.meta = Some(meta.clone());
+        }
         let handle = peer
-            .send_request_with_option(
-                ClientRequest::CallToolRequest(CallToolRequest::new(params)),
-                options,
-            )
+            .send_request_with_option(request, options)
             .await
-            .map_err(|e| downstream_error(&route.server, e))?;
-        guard.track_progress(handle.progress_token.clone(), client_token);
+            .map_err(|e| downstream_error(server, e))?;
+        guard.track_progress(handle.progress_token.clone(), ctx.client_token.clone());
         let request_id = handle.id.clone();
         let response = handle.await_response();
         tokio::pin!(response);
@@ -201,33 +274,28 @@ impl Mesh {
         let result = loop {
             tokio::select! {
                 r = &mut response => break r,
-                Some(request) = recv(&mut up) => {
+                Some(up_request) = recv(&mut up) => {
                     // Answered here, in the client's request task, so HTTP clients get the
                     // request on the stream of their own call.
-                    if let Some(client) = &client {
-                        crate::runtime::relay::answer(client, request).await;
+                    if let Some(client) = &ctx.client {
+                        crate::runtime::relay::answer(client, up_request).await;
                     }
                 }
-                () = cancel.cancelled() => {
+                () = ctx.cancel.cancelled() => {
                     let note = CancelledNotificationParam::new(Some(request_id), Some("cancelled by the client".into()));
                     let _ = peer.notify_cancelled(note).await;
-                    return Err(Error::Downstream { server: route.server, message: "the call was cancelled by the client".into() });
+                    return Err(Error::Downstream { server: server.to_string(), message: "the request was cancelled by the client".into() });
                 }
             }
         };
         drop(guard);
         match result {
-            Ok(ServerResult::CallToolResult(r)) => Ok(r),
-            Ok(ServerResult::EmptyResult(_)) => Ok(CallToolResult::success(Vec::new())),
-            Ok(_) => Err(Error::Downstream {
-                server: route.server,
-                message: "it answered tools/call with something that is not a tool result".into(),
-            }),
+            Ok(r) => Ok(r),
             Err(ServiceError::Timeout { .. }) => Err(Error::Timeout {
-                server: route.server,
+                server: server.to_string(),
                 secs: timeout.as_secs_f64(),
             }),
-            Err(e) => Err(downstream_error(&route.server, e)),
+            Err(e) => Err(downstream_error(server, e)),
         }
     }
 
@@ -295,9 +363,9 @@ async fn recv(
 
 fn downstream_error(server: &str, e: ServiceError) -> Error {
     match e {
-        ServiceError::McpError(e) => Error::Downstream {
+        ServiceError::McpError(error) => Error::Remote {
             server: server.to_string(),
-            message: format!("{} (code {})", e.message, e.code.0),
+            error,
         },
         ServiceError::TransportClosed | ServiceError::TransportSend(_) => Error::Unavailable {
             server: server.to_string(),

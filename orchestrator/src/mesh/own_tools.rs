@@ -6,17 +6,15 @@ use std::sync::Arc;
 
 use rmcp::ErrorData as McpError;
 use rmcp::model::ContentBlock as Content;
-use rmcp::model::{CallToolResult, JsonObject, ProgressToken, Tool};
-use rmcp::service::{Peer, RoleServer};
+use rmcp::model::{CallToolResult, JsonObject, Tool};
 use serde_json::{Value, json};
-use tokio_util::sync::CancellationToken;
 
 use crate::config::{Interpolator, RawServer};
 use crate::error::{ConfigIssue, Error};
 use crate::registry::names::{OWN_SERVER, qualify};
 use crate::runtime::Status;
 
-use super::Mesh;
+use super::{CallContext, Mesh};
 
 /// Names of the own tools (without prefix).
 pub const LIST_SERVERS: &str = "list_servers";
@@ -155,9 +153,7 @@ pub async fn call(
     mesh: &Arc<Mesh>,
     exposed: &str,
     args: JsonObject,
-    client: Option<Peer<RoleServer>>,
-    token: Option<ProgressToken>,
-    cancel: &CancellationToken,
+    ctx: &CallContext,
 ) -> Result<CallToolResult, McpError> {
     let name = exposed
         .rsplit(crate::registry::names::SEPARATOR)
@@ -220,10 +216,7 @@ pub async fn call(
                 Some(Value::Object(o)) => Some(o.clone()),
                 Some(_) => return Err(bad_args("`arguments` must be an object")),
             };
-            match mesh
-                .call_tool(target, arguments, client, token, cancel)
-                .await
-            {
+            match mesh.call_tool(target, arguments, ctx).await {
                 Ok(r) => Ok(r),
                 Err(Error::UnknownTool(t)) => Err(bad_args(Error::UnknownTool(t).to_string())),
                 Err(e) => Ok(CallToolResult::error(vec![Content::text(e.to_string())])),

@@ -6,7 +6,9 @@
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
-use rmcp::model::ServerCapabilities;
+use rmcp::model::{
+    ClientCapabilities, Implementation, ProtocolVersion, RequestMetaObject, ServerCapabilities,
+};
 use rmcp::service::{Peer, RoleClient, RunningService, serve_client};
 use rmcp::transport::StreamableHttpClientTransport;
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
@@ -69,6 +71,9 @@ pub enum Status {
         pid: Option<u32>,
         /// Its advertised capabilities.
         capabilities: ServerCapabilities,
+        /// Whether it also serves 2026-07-28 requests (found with `server/discover`), so a
+        /// 2026-07-28 client's requests can be passed on in that era.
+        inline_era: bool,
     },
     /// Failed or crashed.
     Down {
@@ -152,6 +157,18 @@ impl Downstream {
     #[must_use]
     pub fn status(&self) -> Status {
         self.status.borrow().clone()
+    }
+
+    /// Whether the running server also serves 2026-07-28 requests.
+    #[must_use]
+    pub fn speaks_inline_era(&self) -> bool {
+        matches!(
+            *self.status.borrow(),
+            Status::Ready {
+                inline_era: true,
+                ..
+            }
+        )
     }
 
     /// What it offered when last listed.
@@ -292,10 +309,12 @@ impl Downstream {
                     fetch(&self.spec, &peer, &capabilities, &all, &mut view).await;
                     tracing::info!(server = %name, tools = view.tools.len(), "server ready");
                     self.set_view(view);
+                    let inline_era = probe_inline_era(&peer).await;
                     self.status.send_replace(Status::Ready {
                         peer,
                         pid,
                         capabilities,
+                        inline_era,
                     });
                     let _ = self.events.send(Event::ListsChanged {
                         server: name.clone(),
@@ -435,6 +454,21 @@ impl Downstream {
                 }
             }
         }
+    }
+}
+
+/// Asks a server that was initialized in the session era whether it also serves
+/// 2026-07-28 requests. Servers that do not know `server/discover` just say so.
+async fn probe_inline_era(peer: &Peer<RoleClient>) -> bool {
+    let mut meta = RequestMetaObject::default();
+    meta.set_protocol_version(ProtocolVersion::V_2026_07_28);
+    meta.set_client_info(Implementation::new("polyclaw", env!("CARGO_PKG_VERSION")));
+    meta.set_client_capabilities(ClientCapabilities::default());
+    match tokio::time::timeout(Duration::from_secs(3), peer.discover(meta)).await {
+        Ok(Ok(found)) => found
+            .supported_versions
+            .contains(&ProtocolVersion::V_2026_07_28),
+        _ => false,
     }
 }
 
