@@ -309,7 +309,10 @@ impl Downstream {
                     fetch(&self.spec, &peer, &capabilities, &all, &mut view).await;
                     tracing::info!(server = %name, tools = view.tools.len(), "server ready");
                     self.set_view(view);
-                    let inline_era = probe_inline_era(&peer).await;
+                    // Over HTTP, rmcp's client leaves its session once it has sent
+                    // `server/discover`, so only stdio servers are asked.
+                    let inline_era = matches!(self.spec.transport, Transport::Process { .. })
+                        && probe_inline_era(&peer).await;
                     self.status.send_replace(Status::Ready {
                         peer,
                         pid,

@@ -119,17 +119,17 @@ impl ClientHandler for DownstreamHandler {
     ) {
         // The call registers its token right after sending; a very fast server can notify
         // before that, so look again briefly before dropping the notification.
-        let mut target = self
-            .relay
-            .progress_target(&self.server, &params.progress_token);
+        let mut target =
+            self.relay
+                .progress_target(&self.server, &params.progress_token, params.progress);
         for _ in 0..5 {
             if target.is_some() {
                 break;
             }
             tokio::time::sleep(std::time::Duration::from_millis(2)).await;
-            target = self
-                .relay
-                .progress_target(&self.server, &params.progress_token);
+            target =
+                self.relay
+                    .progress_target(&self.server, &params.progress_token, params.progress);
         }
         if let Some((peer, token)) = target {
             let mut params = params;

@@ -46,8 +46,8 @@ pub enum UpRequest {
 
 /// (server, the progress token rmcp gave the downstream request).
 type ProgressKey = (String, ProgressToken);
-/// (the calling client, the client's own progress token).
-type ProgressTarget = (Peer<RoleServer>, ProgressToken);
+/// (the calling client, the client's own progress token, the last progress value sent).
+type ProgressTarget = (Peer<RoleServer>, ProgressToken, f64);
 
 /// A call in flight: who made it and where its up-requests go.
 struct Caller {
@@ -127,7 +127,7 @@ impl CallGuard<'_> {
         };
         lock(&self.relay.progress).insert(
             (self.server.clone(), downstream.clone()),
-            (peer.clone(), client_token),
+            (peer.clone(), client_token, f64::NEG_INFINITY),
         );
         self.token = Some(downstream);
     }
@@ -156,17 +156,24 @@ impl Relay {
         }
     }
 
-    /// The client to which a downstream progress token of `server` belongs, and the client's
-    /// own token.
+    /// Where a progress notification of `server` goes: the client and its own token. `None`
+    /// when the token is unknown, or when the value does not increase on the last one sent
+    /// (rmcp handles notifications concurrently, so they can overtake each other; MCP requires
+    /// progress to increase, so a late, smaller one is dropped rather than sent out of order).
     #[must_use]
     pub fn progress_target(
         &self,
         server: &str,
         token: &ProgressToken,
+        progress: f64,
     ) -> Option<(Peer<RoleServer>, ProgressToken)> {
-        lock(&self.progress)
-            .get(&(server.to_string(), token.clone()))
-            .cloned()
+        let mut map = lock(&self.progress);
+        let (peer, client_token, last) = map.get_mut(&(server.to_string(), token.clone()))?;
+        if progress <= *last {
+            return None;
+        }
+        *last = progress;
+        Some((peer.clone(), client_token.clone()))
     }
 
     /// The up-request channel of the most recent call in flight on `server`.
