@@ -412,6 +412,7 @@ impl Downstream {
                 let (child, stdout, stdin) =
                     process::spawn(&self.spec.name, command, args, env, cwd.as_ref())
                         .map_err(|e| e.to_string())?;
+                let stdout = super::tap::spawn(self.spec.name.clone(), stdout, self.relay.clone());
                 let started =
                     tokio::time::timeout(START_TIMEOUT, serve_client(handler, (stdout, stdin)))
                         .await;

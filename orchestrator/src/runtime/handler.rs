@@ -117,27 +117,9 @@ impl ClientHandler for DownstreamHandler {
         params: ProgressNotificationParam,
         _context: NotificationContext<RoleClient>,
     ) {
-        // The call registers its token right after sending; a very fast server can notify
-        // before that, so look again briefly before dropping the notification.
-        let mut target =
-            self.relay
-                .progress_target(&self.server, &params.progress_token, params.progress);
-        for _ in 0..5 {
-            if target.is_some() {
-                break;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(2)).await;
-            target =
-                self.relay
-                    .progress_target(&self.server, &params.progress_token, params.progress);
-        }
-        if let Some((peer, token)) = target {
-            let mut params = params;
-            params.progress_token = token;
-            if let Err(e) = peer.notify_progress(params).await {
-                tracing::debug!(server = %self.server, "progress not delivered: {e}");
-            }
-        }
+        // Only HTTP servers get here: progress from stdio servers is taken off their stdout in
+        // order by `tap`, before rmcp would hand it to a task of its own.
+        self.relay.forward_progress(&self.server, params).await;
     }
 
     async fn on_logging_message(

@@ -6,11 +6,13 @@
 //!   and last known lists.
 //! - `handler`: what polyclaw answers when a downstream server notifies or asks.
 //! - `relay`: routes progress, sampling, elicitation and logs up to front-door clients.
+//! - `tap`: takes progress off a stdio server's stdout in order, before rmcp sees later lines.
 
 pub mod downstream;
 pub mod handler;
 pub mod process;
 pub mod relay;
+pub mod tap;
 
 pub use downstream::{Downstream, Event, ListKind, Status};
 pub use relay::Relay;

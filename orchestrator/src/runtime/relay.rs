@@ -22,7 +22,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use rmcp::ErrorData as McpError;
 use rmcp::model::{
     CreateMessageRequestParams, CreateMessageResult, ElicitRequestParams, ElicitResult,
-    ListRootsResult, ProgressToken,
+    ListRootsResult, ProgressNotificationParam, ProgressToken,
 };
 use rmcp::service::{Peer, RoleServer, SubscriptionSendError, SubscriptionSink};
 use tokio::sync::{mpsc, oneshot};
@@ -174,6 +174,26 @@ impl Relay {
         }
         *last = progress;
         Some((peer.clone(), client_token.clone()))
+    }
+
+    /// Sends a server's progress notification to the client of the call it belongs to, under
+    /// the client's own token. The call registers its token right after sending, so an
+    /// unknown token is looked up again a few times before the notification is dropped.
+    pub async fn forward_progress(&self, server: &str, mut params: ProgressNotificationParam) {
+        let mut target = None;
+        for attempt in 0..20 {
+            target = self.progress_target(server, &params.progress_token, params.progress);
+            if target.is_some() || attempt == 19 {
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+        if let Some((peer, token)) = target {
+            params.progress_token = token;
+            if let Err(e) = peer.notify_progress(params).await {
+                tracing::debug!(server, "progress not delivered: {e}");
+            }
+        }
     }
 
     /// The up-request channel of the most recent call in flight on `server`.
