@@ -63,6 +63,47 @@ pub enum Command {
     /// Show or check configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Validate, show or run a plan (a task graph over the registry's tools).
+    #[command(subcommand)]
+    Plan(PlanCommand),
+    /// Look at plan runs kept in the state folder.
+    #[command(subcommand)]
+    Runs(RunsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PlanCommand {
+    /// Print the JSON Schema of the plan format.
+    Schema,
+    /// Check a plan against the registry without running it; every problem is listed.
+    Validate {
+        /// Plan file (JSON or YAML).
+        file: PathBuf,
+    },
+    /// Print a plan's task graph: steps, dependencies, the order they can run in.
+    Show {
+        /// Plan file (JSON or YAML).
+        file: PathBuf,
+    },
+    /// Run a plan, showing each step as it starts and ends; the run is kept.
+    Run {
+        /// Plan file (JSON or YAML).
+        file: PathBuf,
+        /// Print the final report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RunsCommand {
+    /// List kept runs, newest first.
+    List,
+    /// Show one run's report.
+    Show {
+        /// The run id (a unique prefix is enough).
+        id: String,
+    },
 }
 
 #[derive(Debug, Args)]

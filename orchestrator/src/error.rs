@@ -100,6 +100,9 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// A plan could not be made or run.
+    #[error("{0}")]
+    Planning(String),
     /// Bad arguments to one of polyclaw's own tools or commands.
     #[error("{0}")]
     InvalidInput(String),

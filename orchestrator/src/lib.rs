@@ -14,6 +14,7 @@ pub mod commands;
 pub mod config;
 pub mod error;
 pub mod mesh;
+pub mod plans;
 pub mod registry;
 pub mod runtime;
 

@@ -88,6 +88,16 @@ impl From<cli::Cli> for polyclaw::commands::Invocation {
             cli::Command::Config(cli::ConfigCommand::Default) => Action::ConfigDefault,
             cli::Command::Config(cli::ConfigCommand::Check) => Action::ConfigCheck,
             cli::Command::Config(cli::ConfigCommand::Schema) => Action::ConfigSchema,
+            cli::Command::Plan(cli::PlanCommand::Schema) => Action::PlanSchema,
+            cli::Command::Plan(cli::PlanCommand::Validate { file }) => {
+                Action::PlanValidate { file }
+            }
+            cli::Command::Plan(cli::PlanCommand::Show { file }) => Action::PlanShow { file },
+            cli::Command::Plan(cli::PlanCommand::Run { file, json }) => {
+                Action::PlanRun { file, json }
+            }
+            cli::Command::Runs(cli::RunsCommand::List) => Action::RunsList,
+            cli::Command::Runs(cli::RunsCommand::Show { id }) => Action::RunsShow { id },
         };
         Self {
             config: cli.config,

@@ -120,6 +120,31 @@ impl ToolIndex {
         hits.truncate(limit);
         hits
     }
+
+    /// How much of `query` document `doc` covers, from 0 to 1: the summed IDF of the query's
+    /// distinct terms found in the document over the summed IDF of all of them (terms no tool
+    /// has count with the highest IDF). Unlike BM25 scores it does not depend on the size of the
+    /// registry, so it can be compared with a fixed threshold.
+    #[must_use]
+    pub fn coverage(&self, query: &str, doc: usize) -> f64 {
+        #[expect(clippy::cast_precision_loss, reason = "document counts are small")]
+        let n = self.lengths.len() as f64;
+        let mut terms = tokens(query);
+        terms.sort();
+        terms.dedup();
+        let (mut found, mut total) = (0.0, 0.0);
+        for term in terms {
+            let list = self.postings.get(&term);
+            #[expect(clippy::cast_precision_loss, reason = "document counts are small")]
+            let df = list.map_or(0, Vec::len) as f64;
+            let idf = ((n - df + 0.5) / (df + 0.5) + 1.0).ln();
+            total += idf;
+            if list.is_some_and(|l| l.iter().any(|&(d, _)| d == doc)) {
+                found += idf;
+            }
+        }
+        if total > 0.0 { found / total } else { 0.0 }
+    }
 }
 
 /// Splits text into lower-case search terms, also at camelCase and `_`/`-`/`.` boundaries.
@@ -212,6 +237,25 @@ mod tests {
         let hits = index.search("git status of my repository", 10);
         assert_eq!(hits[0].index, 0);
         assert!(index.search("kubernetes", 10).is_empty());
+    }
+
+    #[test]
+    fn coverage_weighs_rare_terms() {
+        let docs = vec![
+            doc(
+                "slack__send_message",
+                "Send a message to a channel",
+                &["channel", "text"],
+            ),
+            doc("fs__read_file", "Read a file", &["path"]),
+            doc("fs__write_file", "Write a file", &["path", "content"]),
+        ];
+        let index = ToolIndex::build(&docs);
+        assert!((index.coverage("send message", 0) - 1.0).abs() < 1e-9);
+        assert!(index.coverage("send email", 0) < 0.5);
+        assert!(index.coverage("read file", 1) > index.coverage("read file", 2));
+        assert!(index.coverage("send", 1).abs() < 1e-9);
+        assert!(index.coverage("the of", 0).abs() < 1e-9);
     }
 
     #[test]

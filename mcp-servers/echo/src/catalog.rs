@@ -24,6 +24,7 @@ pub mod names {
     pub const ELICIT: &str = "elicit";
     pub const ADD_TOOL: &str = "add_tool";
     pub const FAIL: &str = "fail";
+    pub const FLAKY: &str = "flaky";
 }
 
 /// Arguments of `echo`.
@@ -109,6 +110,15 @@ pub struct AddToolArgs {
     pub name: String,
 }
 
+/// Arguments of `flaky`.
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct FlakyArgs {
+    /// Calls with the same key share one counter.
+    pub key: String,
+    /// How many calls with this key fail before the next one succeeds.
+    pub failures: u32,
+}
+
 /// Arguments of `fail`.
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct FailArgs {
@@ -184,6 +194,10 @@ pub fn builtin_tools() -> anyhow::Result<Vec<Tool>> {
         )?,
         tool::<FailArgs>(FAIL, "Returns a tool error result (isError true) with the message.")?
             .with_annotations(read_only),
+        tool::<FlakyArgs>(
+            FLAKY,
+            "Fails (error result) the first `failures` calls with the same `key`, then answers \"ok after N failures\": for testing retries.",
+        )?,
     ])
 }
 
@@ -214,7 +228,7 @@ mod tests {
     #[test]
     fn builtin_tools_have_object_schemas_and_descriptions() -> anyhow::Result<()> {
         let tools = builtin_tools()?;
-        assert_eq!(tools.len(), 12);
+        assert_eq!(tools.len(), 13);
         for tool in &tools {
             assert!(
                 tool.description.is_some(),

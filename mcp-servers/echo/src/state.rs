@@ -33,6 +33,8 @@ pub struct Shared {
     /// Open `subscriptions/listen` requests (2026-07-28).
     subscriptions: Mutex<Vec<(u64, SubscriptionSink)>>,
     next_subscription: AtomicU64,
+    /// Call counters of the `flaky` tool, by key.
+    pub flaky: Mutex<std::collections::HashMap<String, u32>>,
 }
 
 /// Why `add_tool` refused a name.
@@ -71,6 +73,7 @@ impl Shared {
             legacy_peers: Mutex::default(),
             subscriptions: Mutex::default(),
             next_subscription: AtomicU64::new(0),
+            flaky: Mutex::default(),
         }))
     }
 

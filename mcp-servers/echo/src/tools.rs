@@ -7,7 +7,7 @@ use rmcp::model::{CallToolResult, ContentBlock, JsonObject};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
-use crate::catalog::{AddArgs, EchoArgs, EnvArgs, FailArgs, SleepArgs};
+use crate::catalog::{AddArgs, EchoArgs, EnvArgs, FailArgs, FlakyArgs, SleepArgs};
 
 /// A successful result with one text block.
 pub fn text(text: impl Into<String>) -> CallToolResult {
@@ -79,6 +79,29 @@ pub fn env(args: EnvArgs) -> CallToolResult {
 }
 
 /// `fail`: an error result with the message.
+/// `flaky`: fails until `failures` calls with the key have been made, then succeeds.
+pub fn flaky(
+    args: FlakyArgs,
+    counters: &std::sync::Mutex<std::collections::HashMap<String, u32>>,
+) -> CallToolResult {
+    let mut counters = counters
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let seen = counters.entry(args.key.clone()).or_insert(0);
+    *seen += 1;
+    if *seen <= args.failures {
+        CallToolResult::error(vec![ContentBlock::text(format!(
+            "flaky failure {} of {} for key {}",
+            seen, args.failures, args.key
+        ))])
+    } else {
+        CallToolResult::success(vec![ContentBlock::text(format!(
+            "ok after {} failures",
+            args.failures
+        ))])
+    }
+}
+
 pub fn fail(args: FailArgs) -> CallToolResult {
     error(args.message)
 }
@@ -128,6 +151,24 @@ mod tests {
             name: "PATH".into(),
         });
         assert_ne!(result.is_error, Some(true));
+    }
+
+    #[test]
+    fn flaky_fails_then_succeeds_per_key() {
+        let counters = std::sync::Mutex::default();
+        let call = |key: &str| {
+            flaky(
+                FlakyArgs {
+                    key: key.into(),
+                    failures: 2,
+                },
+                &counters,
+            )
+        };
+        assert_eq!(call("a").is_error, Some(true));
+        assert_eq!(call("a").is_error, Some(true));
+        assert_eq!(call("b").is_error, Some(true));
+        assert_eq!(call("a").is_error, Some(false));
     }
 
     #[test]

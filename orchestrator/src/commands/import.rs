@@ -115,7 +115,7 @@ pub fn import_mcp_servers(path: &Path, text: &str) -> Result<(RawConfig, Vec<Str
     Ok((
         RawConfig {
             servers,
-            front: FrontConfig::default(),
+            ..RawConfig::default()
         },
         warnings,
     ))

@@ -15,7 +15,7 @@ use crate::runtime::Status;
 
 use super::out;
 
-async fn with_mesh<T>(config: &Config, f: impl AsyncFnOnce(&Arc<Mesh>) -> T) -> T {
+pub(super) async fn with_mesh<T>(config: &Config, f: impl AsyncFnOnce(&Arc<Mesh>) -> T) -> T {
     let root = CancellationToken::new();
     let mesh = Mesh::start(config, root.clone());
     mesh.warm_up(mesh::LIST_WAIT).await;

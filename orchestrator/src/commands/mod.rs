@@ -5,6 +5,7 @@
 pub mod connect;
 pub mod import;
 mod inspect;
+mod plan;
 mod serve;
 
 use std::io::Write;
@@ -83,6 +84,32 @@ pub enum Action {
     ConfigCheck,
     /// `config schema`
     ConfigSchema,
+    /// `plan schema`
+    PlanSchema,
+    /// `plan validate FILE`
+    PlanValidate {
+        /// Plan file.
+        file: PathBuf,
+    },
+    /// `plan show FILE`
+    PlanShow {
+        /// Plan file.
+        file: PathBuf,
+    },
+    /// `plan run FILE`
+    PlanRun {
+        /// Plan file.
+        file: PathBuf,
+        /// `--json`
+        json: bool,
+    },
+    /// `runs list`
+    RunsList,
+    /// `runs show ID`
+    RunsShow {
+        /// Run id or prefix.
+        id: String,
+    },
 }
 
 /// Runs one invocation to completion.
@@ -142,6 +169,18 @@ pub async fn run(inv: Invocation) -> Result<ExitCode, Error> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Action::PlanSchema => {
+            out(
+                &serde_json::to_string_pretty(&polyclaw_planner::plan::plan_schema())
+                    .unwrap_or_default(),
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Action::PlanValidate { file } => plan::validate(&load()?, &file).await,
+        Action::PlanShow { file } => plan::show(&load()?, &file).await,
+        Action::PlanRun { file, json } => plan::run(&load()?, &file, json).await,
+        Action::RunsList => plan::runs_list(&load()?),
+        Action::RunsShow { id } => plan::runs_show(&load()?, &id),
         Action::ConfigSchema => {
             let schema = schemars::schema_for!(crate::config::RawConfig);
             out(&serde_json::to_string_pretty(&schema).unwrap_or_default());

@@ -20,6 +20,57 @@ pub struct RawConfig {
     /// Settings of the MCP front door that clients connect to.
     #[serde(default, skip_serializing_if = "FrontConfig::is_default")]
     pub front: FrontConfig,
+    /// An OpenAI-compatible chat endpoint that writes plans (optional).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub llm: Option<LlmConfig>,
+    /// Planning and plan runs.
+    #[serde(default, skip_serializing_if = "PlansConfig::is_default")]
+    pub plans: PlansConfig,
+}
+
+/// `[llm]`: any OpenAI-compatible chat-completions endpoint.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LlmConfig {
+    /// Base URL, e.g. `http://127.0.0.1:11434/v1`; `/chat/completions` is appended.
+    pub base_url: String,
+    /// Model name sent with each request.
+    pub model: String,
+    /// Environment variable holding the API key (sent as a bearer token), if one is needed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_key_env: Option<String>,
+    /// Seconds one completion may take (default 120).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<f64>,
+}
+
+/// `[plans]`: where runs are kept and how hard to try for a valid proposal.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct PlansConfig {
+    /// Folder for run records; default `$XDG_STATE_HOME/polyclaw` or `~/.local/state/polyclaw`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub state_dir: Option<String>,
+    /// How many times a model may propose a plan before polyclaw gives up (default 3).
+    pub max_proposals: u32,
+    /// How many times a failed step may be planned again in one run (default 2).
+    pub max_replans: u32,
+}
+
+impl Default for PlansConfig {
+    fn default() -> Self {
+        Self {
+            state_dir: None,
+            max_proposals: 3,
+            max_replans: 2,
+        }
+    }
+}
+
+impl PlansConfig {
+    fn is_default(&self) -> bool {
+        *self == Self::default()
+    }
 }
 
 /// One `[servers.NAME]` table. Which transport it uses is given by its keys, as in the

@@ -10,7 +10,7 @@ mod file;
 mod interpolate;
 mod spec;
 
-pub use file::{FrontConfig, RawConfig, RawServer};
+pub use file::{FrontConfig, LlmConfig, PlansConfig, RawConfig, RawServer};
 pub use interpolate::Interpolator;
 pub use spec::{
     Expose, ServerSpec, StartPolicy, Transport, validate as validate_raw, validate_server_name,
@@ -54,6 +54,10 @@ pub struct Config {
     pub servers: Vec<ServerSpec>,
     /// Settings of the front door.
     pub front: FrontConfig,
+    /// The plan-writing model endpoint, if any (`${env:..}` resolved in `base_url`).
+    pub llm: Option<LlmConfig>,
+    /// Planning settings.
+    pub plans: PlansConfig,
 }
 
 impl Config {
@@ -114,11 +118,35 @@ impl Config {
             }
         }
         raw.front.validate(&mut issues);
+        let mut llm = raw.llm.clone();
+        if let Some(l) = &mut llm {
+            match vars.resolve(&l.base_url) {
+                Ok(u) if u.starts_with("http://") || u.starts_with("https://") => l.base_url = u,
+                Ok(u) => issues.push(ConfigIssue {
+                    path: "llm.base_url".into(),
+                    message: format!(
+                        "`{u}` is not an http(s) URL; write e.g. `http://127.0.0.1:11434/v1`"
+                    ),
+                }),
+                Err(message) => issues.push(ConfigIssue {
+                    path: "llm.base_url".into(),
+                    message,
+                }),
+            }
+            if l.model.trim().is_empty() {
+                issues.push(ConfigIssue {
+                    path: "llm.model".into(),
+                    message: "is empty; name the model to ask for plans".into(),
+                });
+            }
+        }
         if issues.is_empty() {
             Ok(Self {
                 source,
                 servers,
                 front: raw.front,
+                llm,
+                plans: raw.plans,
             })
         } else {
             Err(Error::ConfigInvalid {

@@ -23,7 +23,7 @@ use rmcp::service::{Peer, PeerRequestOptions, RoleServer, ServiceError};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{Config, FrontConfig, ServerSpec, StartPolicy};
+use crate::config::{Config, FrontConfig, LlmConfig, PlansConfig, ServerSpec, StartPolicy};
 use crate::error::Error;
 use crate::registry::catalog::Entry;
 use crate::registry::{Catalog, Route};
@@ -60,6 +60,10 @@ pub struct Mesh {
     root: CancellationToken,
     /// Front-door settings.
     pub front: FrontConfig,
+    /// The plan-writing model endpoint, if configured.
+    pub llm: Option<LlmConfig>,
+    /// Planning settings.
+    pub plans: PlansConfig,
 }
 
 impl std::fmt::Debug for Mesh {
@@ -96,6 +100,8 @@ impl Mesh {
             events: tx,
             root,
             front: config.front.clone(),
+            llm: config.llm.clone(),
+            plans: config.plans.clone(),
         });
         tokio::spawn(event_loop(Arc::downgrade(&mesh), rx));
         for ds in mesh.servers() {

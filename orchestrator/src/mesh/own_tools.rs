@@ -26,6 +26,23 @@ pub const REMOVE_SERVER: &str = "remove_server";
 pub const FIND_TOOLS: &str = "find_tools";
 /// See [`LIST_SERVERS`].
 pub const CALL_TOOL: &str = "call_tool";
+/// See [`LIST_SERVERS`].
+pub const PLAN: &str = "plan";
+/// See [`LIST_SERVERS`].
+pub const RUN_PLAN: &str = "run_plan";
+/// See [`LIST_SERVERS`].
+pub const ACHIEVE: &str = "achieve";
+
+const ALL: [&str; 8] = [
+    LIST_SERVERS,
+    ADD_SERVER,
+    REMOVE_SERVER,
+    FIND_TOOLS,
+    CALL_TOOL,
+    PLAN,
+    RUN_PLAN,
+    ACHIEVE,
+];
 
 fn schema(v: Value) -> Arc<JsonObject> {
     match v {
@@ -94,6 +111,36 @@ pub fn definitions() -> Vec<Tool> {
             }),
         ),
         tool(
+            PLAN,
+            "Turn a goal into a validated plan (a task graph over the tools behind polyclaw), written by the client's model through sampling or by the configured [llm] endpoint. The plan is returned, not run.",
+            json!({
+                "type": "object",
+                "properties": {"goal": {"type": "string", "description": "What to achieve, in words"}},
+                "required": ["goal"],
+                "additionalProperties": false
+            }),
+        ),
+        tool(
+            RUN_PLAN,
+            "Validate and run a plan: independent steps run in parallel, results pass between steps through ${steps.ID.result...} bindings, failed steps are retried, continued or replanned as each says. Returns the run report (per step: status, timing, result or error). `polyclaw plan schema` prints the plan format.",
+            json!({
+                "type": "object",
+                "properties": {"plan": {"description": "The plan: an object with `steps` (or its JSON/YAML text)", "type": ["object", "string"]}},
+                "required": ["plan"],
+                "additionalProperties": false
+            }),
+        ),
+        tool(
+            ACHIEVE,
+            "Plan and run a goal in one call: a model writes the plan, polyclaw validates and runs it, and replans failed steps marked `on_error: replan`.",
+            json!({
+                "type": "object",
+                "properties": {"goal": {"type": "string", "description": "What to achieve, in words"}},
+                "required": ["goal"],
+                "additionalProperties": false
+            }),
+        ),
+        tool(
             CALL_TOOL,
             "Call any tool behind polyclaw by its full name (as returned by polyclaw__find_tools).",
             json!({
@@ -115,16 +162,7 @@ pub fn is_own(exposed: &str) -> bool {
     exposed
         .strip_prefix(OWN_SERVER)
         .and_then(|r| r.strip_prefix(crate::registry::names::SEPARATOR))
-        .is_some_and(|n| {
-            [
-                LIST_SERVERS,
-                ADD_SERVER,
-                REMOVE_SERVER,
-                FIND_TOOLS,
-                CALL_TOOL,
-            ]
-            .contains(&n)
-        })
+        .is_some_and(|n| ALL.contains(&n))
 }
 
 fn structured(v: Value) -> CallToolResult {
@@ -268,6 +306,22 @@ pub async fn call(
                 Ok(()) => Ok(structured(json!({"removed": name}))),
                 Err(e) => Ok(CallToolResult::error(vec![Content::text(e.to_string())])),
             }
+        }
+        PLAN => Ok(crate::plans::mcp::plan(mesh, str_arg(&args, "goal")?, ctx).await),
+        ACHIEVE => Ok(crate::plans::mcp::achieve(mesh, str_arg(&args, "goal")?, ctx).await),
+        RUN_PLAN => {
+            let plan = args.get("plan").cloned().ok_or_else(|| {
+                bad_args("`plan` is required: a plan object (see `polyclaw plan schema`)")
+            })?;
+            let plan = match plan {
+                Value::String(text) => serde_json::to_value(
+                    polyclaw_planner::plan::parse_plan(&text)
+                        .map_err(|e| bad_args(format!("`plan` could not be read: {e}")))?,
+                )
+                .unwrap_or_default(),
+                other => other,
+            };
+            Ok(crate::plans::mcp::run_plan(mesh, plan, ctx).await)
         }
         _ => Err(McpError::invalid_params(
             format!("unknown tool `{exposed}`; call tools/list to see what exists"),

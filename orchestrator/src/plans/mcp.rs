@@ -1,0 +1,195 @@
+//! The plan tools of the front door: `polyclaw__plan` (goal → validated plan, not run),
+//! `polyclaw__run_plan` (plan → run report) and `polyclaw__achieve` (goal → plan → run, with
+//! replans). Step progress goes to the caller as MCP progress notifications, in order; every
+//! run is kept in the state folder.
+
+use std::sync::Arc;
+
+use polyclaw_planner::plan::Plan;
+use polyclaw_planner::schedule::RunStatus;
+use polyclaw_planner::validate::Validated;
+use rmcp::model::{CallToolResult, ContentBlock, ProgressNotificationParam};
+use serde_json::{Value, json};
+
+use crate::error::Error;
+use crate::mesh::{CallContext, Mesh};
+
+use super::author::Author;
+use super::executor::{self, Replanning, StepEvent};
+use super::{propose, store};
+
+fn structured(summary: String, v: Value, is_error: bool) -> CallToolResult {
+    let mut r = if is_error {
+        CallToolResult::error(vec![ContentBlock::text(summary)])
+    } else {
+        CallToolResult::success(vec![ContentBlock::text(summary)])
+    };
+    r.structured_content = Some(v);
+    r
+}
+
+fn failure(message: String) -> CallToolResult {
+    CallToolResult::error(vec![ContentBlock::text(message)])
+}
+
+fn author_for(mesh: &Mesh, ctx: &CallContext) -> Option<Author> {
+    Author::choose(ctx.client.as_ref(), mesh.llm.as_ref())
+}
+
+const NO_AUTHOR: &str = "no model is available to write a plan: the client does not offer MCP sampling and no [llm] endpoint is configured in polyclaw.toml. Write the plan yourself (see `polyclaw plan schema`) and call polyclaw__run_plan.";
+
+/// `polyclaw__plan {goal}`
+pub async fn plan(mesh: &Arc<Mesh>, goal: &str, ctx: &CallContext) -> CallToolResult {
+    let Some(author) = author_for(mesh, ctx) else {
+        return failure(NO_AUTHOR.into());
+    };
+    match propose::make_plan(mesh, &author, goal, mesh.plans.max_proposals).await {
+        Ok((v, attempts)) => {
+            let summary = format!(
+                "a valid plan with {} step(s) (written by {} in {} round(s)); run it with polyclaw__run_plan",
+                v.plan.steps.len(),
+                author.label(),
+                attempts.len()
+            );
+            structured(
+                summary,
+                json!({"plan": v.plan, "gaps": v.gaps, "order": v.order, "rounds": attempts}),
+                !v.gaps.is_empty(),
+            )
+        }
+        Err(e) => failure(e.to_string()),
+    }
+}
+
+/// `polyclaw__run_plan {plan}`
+pub async fn run_plan(mesh: &Arc<Mesh>, plan: Value, ctx: &CallContext) -> CallToolResult {
+    let plan: Plan = match serde_json::from_value(plan) {
+        Ok(p) => p,
+        Err(e) => {
+            return failure(format!(
+                "the plan does not fit the plan format ({e}); `polyclaw plan schema` prints it"
+            ));
+        }
+    };
+    match propose::check(mesh, &plan).await {
+        Ok(v) => run_validated(mesh, &v, ctx).await,
+        Err(issues) => {
+            let list: Vec<String> = issues.iter().map(ToString::to_string).collect();
+            structured(
+                format!("the plan is invalid, nothing ran:\n{}", list.join("\n")),
+                json!({"issues": issues}),
+                true,
+            )
+        }
+    }
+}
+
+/// `polyclaw__achieve {goal}`
+pub async fn achieve(mesh: &Arc<Mesh>, goal: &str, ctx: &CallContext) -> CallToolResult {
+    let Some(author) = author_for(mesh, ctx) else {
+        return failure(NO_AUTHOR.into());
+    };
+    let v = match propose::make_plan(mesh, &author, goal, mesh.plans.max_proposals).await {
+        Ok((v, _)) => v,
+        Err(e) => return failure(e.to_string()),
+    };
+    if !v.gaps.is_empty() {
+        let gaps: Vec<String> = v
+            .gaps
+            .iter()
+            .map(|g| format!("step `{}` needs \"{}\"", g.step, g.capability))
+            .collect();
+        return structured(
+            format!(
+                "the plan needs capabilities no server offers: {}",
+                gaps.join("; ")
+            ),
+            json!({"plan": v.plan, "gaps": v.gaps}),
+            true,
+        );
+    }
+    run_validated(mesh, &v, ctx).await
+}
+
+async fn run_validated(mesh: &Arc<Mesh>, v: &Validated, ctx: &CallContext) -> CallToolResult {
+    if !v.gaps.is_empty() {
+        return structured(
+            "the plan has unresolved capabilities (gaps); nothing ran".into(),
+            json!({"gaps": v.gaps}),
+            true,
+        );
+    }
+    let replanning = Replanning {
+        author: author_for(mesh, ctx),
+        max_replans: mesh.plans.max_replans,
+        goal: v.plan.goal.clone(),
+    };
+    // Progress notifications leave in order through one forwarder.
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<StepEvent>();
+    let forwarder = match (ctx.client.clone(), ctx.client_token.clone()) {
+        (Some(peer), Some(token)) => Some(tokio::spawn(async move {
+            while let Some(e) = rx.recv().await {
+                #[expect(clippy::cast_precision_loss, reason = "step counts are small")]
+                let mut p = ProgressNotificationParam::new(token.clone(), e.done as f64)
+                    .with_total(e.total as f64);
+                p.message = Some(e.message);
+                let _ = peer.notify_progress(p).await;
+            }
+        })),
+        _ => None,
+    };
+    let on_event = move |e: StepEvent| {
+        let _ = tx.send(e);
+    };
+    let step_ctx = CallContext {
+        client_token: None,
+        ..ctx.clone()
+    };
+    let outcome = executor::execute(mesh, v, &step_ctx, &replanning, &on_event).await;
+    drop(on_event);
+    if let Some(f) = forwarder {
+        let _ = f.await;
+    }
+    let outcome = match outcome {
+        Ok(o) => o,
+        Err(e) => return failure(e.to_string()),
+    };
+    let record = store::RunRecord {
+        id: store::new_run_id(),
+        started_at: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0),
+        goal: v.plan.goal.clone(),
+        plan: serde_json::to_value(&outcome.plan).unwrap_or_default(),
+        report: serde_json::to_value(&outcome.report).unwrap_or_default(),
+    };
+    let kept =
+        store::save(&store::state_dir(&mesh.plans), &record).map_err(|e: Error| e.to_string());
+    let ok = outcome.report.status == RunStatus::Succeeded;
+    let counts = outcome
+        .report
+        .steps
+        .iter()
+        .fold(std::collections::BTreeMap::new(), |mut m, s| {
+            *m.entry(format!("{:?}", s.status).to_lowercase())
+                .or_insert(0) += 1;
+            m
+        });
+    let summary = format!(
+        "run {} {}: {}",
+        record.id,
+        if ok { "succeeded" } else { "did not succeed" },
+        counts
+            .iter()
+            .map(|(k, n)| format!("{n} {k}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let mut report = record.report.clone();
+    report["run_id"] = json!(record.id);
+    if let Err(e) = kept {
+        report["not_kept"] = json!(e);
+    }
+    structured(summary, report, !ok)
+}
