@@ -26,6 +26,10 @@ pub struct RawConfig {
     /// Planning and plan runs.
     #[serde(default, skip_serializing_if = "PlansConfig::is_default")]
     pub plans: PlansConfig,
+    /// A TOML file of `NAME = "value"` secrets, read when a server's `secrets` are not in the
+    /// environment. Keep it outside the repository.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secrets_file: Option<String>,
 }
 
 /// `[llm]`: any OpenAI-compatible chat-completions endpoint.
@@ -97,9 +101,39 @@ pub struct RawServer {
     /// HTTP headers sent with every request to `url`; values may use `${env:NAME}`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub headers: BTreeMap<String, String>,
-    /// A container image (Docker runtime; not available yet).
+    /// A container image that runs a stdio MCP server (Docker runtime). `args` and `env` are
+    /// passed to it; it runs hardened unless the keys below relax it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image: Option<String>,
+    /// Names of secrets the server gets, resolved host-side from the environment or the
+    /// `secrets_file`; never printed, never shown to the model.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub secrets: Vec<String>,
+    /// How secrets reach a container: `env` (default) or `file` (`/run/secrets/NAME`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secrets_as: Option<String>,
+    /// Host folders mounted into the container: `HOST:CONTAINER` (read-only) or
+    /// `HOST:CONTAINER:rw`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mounts: Vec<String>,
+    /// Container network: `none` (default), `bridge`, or the name of a network.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network: Option<String>,
+    /// Read-only root filesystem (default true; a small tmpfs is at /tmp).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read_only: Option<bool>,
+    /// Memory limit in MiB (default 512).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_mb: Option<u64>,
+    /// CPU limit (default 1.0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpus: Option<f64>,
+    /// Process limit (default 128).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pids: Option<i64>,
+    /// User inside the container (default `65534:65534`, nobody).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
     /// The prefix of this server's tool and prompt names; defaults to the server's name.
     /// `""` serves names unprefixed when they collide with nothing else.
     #[serde(default, skip_serializing_if = "Option::is_none")]

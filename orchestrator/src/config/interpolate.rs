@@ -11,6 +11,8 @@ pub struct Interpolator {
     env: BTreeMap<String, String>,
     /// The folder of the running polyclaw binary, for `${polyclaw:bin_dir}`.
     bin_dir: Option<String>,
+    /// Secrets from the `secrets_file`, looked up after the environment.
+    secrets: BTreeMap<String, String>,
 }
 
 impl Interpolator {
@@ -23,13 +25,34 @@ impl Interpolator {
         Self {
             env: std::env::vars().collect(),
             bin_dir,
+            secrets: BTreeMap::new(),
         }
     }
 
     /// Uses the given variables (tests).
     #[must_use]
     pub fn with_vars(env: BTreeMap<String, String>, bin_dir: Option<String>) -> Self {
-        Self { env, bin_dir }
+        Self {
+            env,
+            bin_dir,
+            secrets: BTreeMap::new(),
+        }
+    }
+
+    /// Adds secrets read from a secrets file.
+    #[must_use]
+    pub fn with_secrets(mut self, secrets: BTreeMap<String, String>) -> Self {
+        self.secrets = secrets;
+        self
+    }
+
+    /// A secret's value: the environment first, then the secrets file.
+    #[must_use]
+    pub fn secret(&self, name: &str) -> Option<String> {
+        self.env
+            .get(name)
+            .or_else(|| self.secrets.get(name))
+            .cloned()
     }
 
     /// Replaces every reference in `value`. `$$` stands for a literal `$`.

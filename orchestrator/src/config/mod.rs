@@ -13,7 +13,8 @@ mod spec;
 pub use file::{FrontConfig, LlmConfig, PlansConfig, RawConfig, RawServer};
 pub use interpolate::Interpolator;
 pub use spec::{
-    Expose, ServerSpec, StartPolicy, Transport, validate as validate_raw, validate_server_name,
+    ContainerSettings, Expose, Mount, Secrets, SecretsAs, ServerSpec, StartPolicy, Transport,
+    validate as validate_raw, validate_server_name,
 };
 
 use std::path::{Path, PathBuf};
@@ -112,6 +113,21 @@ impl Config {
         })?;
         let mut issues = Vec::new();
         let mut servers = Vec::new();
+        let vars = &match &raw.secrets_file {
+            None => vars.clone(),
+            Some(file) => {
+                match load_secrets(&vars.resolve(file).unwrap_or_else(|_| file.clone())) {
+                    Ok(secrets) => vars.clone().with_secrets(secrets),
+                    Err(message) => {
+                        issues.push(ConfigIssue {
+                            path: "secrets_file".into(),
+                            message,
+                        });
+                        vars.clone()
+                    }
+                }
+            }
+        };
         for (name, server) in &raw.servers {
             if let Some(spec) = spec::validate(name, server, vars, &mut issues) {
                 servers.push(spec);
@@ -155,6 +171,25 @@ impl Config {
             })
         }
     }
+}
+
+/// Reads a secrets file: TOML with one `NAME = "value"` per secret.
+fn load_secrets(path: &str) -> Result<std::collections::BTreeMap<String, String>, String> {
+    let path = match path.strip_prefix("~/") {
+        Some(rest) => {
+            std::env::var("HOME").map_or_else(|_| path.to_string(), |h| format!("{h}/{rest}"))
+        }
+        None => path.to_string(),
+    };
+    let text = std::fs::read_to_string(&path).map_err(|e| {
+        format!("cannot read the secrets file {path} ({e}); fix the path or remove `secrets_file`")
+    })?;
+    toml::from_str::<std::collections::BTreeMap<String, String>>(&text).map_err(|e| {
+        format!(
+            "{path} is not a TOML table of NAME = \"value\" lines: {}",
+            e.message()
+        )
+    })
 }
 
 /// A TOML syntax or type error's location, as a line number when toml gives a span.

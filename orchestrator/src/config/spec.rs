@@ -53,6 +53,20 @@ pub enum Transport {
         /// Working directory.
         cwd: Option<PathBuf>,
     },
+    /// A container running a stdio MCP server, through the Docker Engine API.
+    Docker {
+        /// The image (must exist locally: nothing is pulled).
+        image: String,
+        /// Arguments passed to the image's entrypoint, references resolved.
+        args: Vec<String>,
+        /// Extra environment, references resolved; never printed.
+        #[serde(skip)]
+        env: BTreeMap<String, String>,
+        /// Host folders mounted into the container.
+        mounts: Vec<Mount>,
+        /// Isolation and limits.
+        container: ContainerSettings,
+    },
     /// A remote Streamable HTTP endpoint.
     Http {
         /// The endpoint URL.
@@ -61,6 +75,84 @@ pub enum Transport {
         #[serde(skip)]
         headers: BTreeMap<String, String>,
     },
+}
+
+/// A host folder mounted into a container.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Mount {
+    /// Absolute host path.
+    pub host: PathBuf,
+    /// Absolute path inside the container.
+    pub container: String,
+    /// Read-only unless `:rw` was given.
+    pub read_only: bool,
+}
+
+/// A container's isolation and limits: hardened by default, each relaxable per server.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ContainerSettings {
+    /// `none` (default), `bridge`, or a network name.
+    pub network: String,
+    /// Read-only root filesystem (a tmpfs is mounted at /tmp).
+    pub read_only: bool,
+    /// Memory limit, MiB.
+    pub memory_mb: u64,
+    /// CPU limit.
+    pub cpus: f64,
+    /// Process limit.
+    pub pids: i64,
+    /// User inside the container.
+    pub user: String,
+}
+
+impl Default for ContainerSettings {
+    fn default() -> Self {
+        Self {
+            network: "none".into(),
+            read_only: true,
+            memory_mb: 512,
+            cpus: 1.0,
+            pids: 128,
+            user: "65534:65534".into(),
+        }
+    }
+}
+
+/// How secrets reach a server.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SecretsAs {
+    /// As environment variables (the only way for processes).
+    #[default]
+    Env,
+    /// As files `/run/secrets/NAME` (containers).
+    File,
+}
+
+/// Secret values by name. Never printed: `Debug` shows only the names.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Secrets(pub Vec<(String, String)>);
+
+impl std::fmt::Debug for Secrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list()
+            .entries(self.0.iter().map(|(name, _)| format!("{name}=<redacted>")))
+            .finish()
+    }
+}
+
+impl Secrets {
+    /// Replaces every secret value found in `text` with `<redacted:NAME>`.
+    #[must_use]
+    pub fn redact(&self, text: &str) -> String {
+        let mut out = text.to_string();
+        for (name, value) in &self.0 {
+            if value.len() >= 4 {
+                out = out.replace(value.as_str(), &format!("<redacted:{name}>"));
+            }
+        }
+        out
+    }
 }
 
 /// A validated server entry.
@@ -81,6 +173,11 @@ pub struct ServerSpec {
     pub enabled: bool,
     /// Free text for listings.
     pub description: Option<String>,
+    /// Its secrets, resolved; never serialized.
+    #[serde(skip)]
+    pub secrets: Secrets,
+    /// How its secrets are handed over.
+    pub secrets_as: SecretsAs,
 }
 
 impl ServerSpec {
@@ -100,6 +197,14 @@ impl ServerSpec {
                 s
             }
             Transport::Http { url, .. } => url.clone(),
+            Transport::Docker { image, args, .. } => {
+                let mut s = format!("docker {image}");
+                for a in args {
+                    s.push(' ');
+                    s.push_str(a);
+                }
+                s
+            }
         }
     }
 
@@ -109,6 +214,7 @@ impl ServerSpec {
         match self.transport {
             Transport::Process { .. } => "process",
             Transport::Http { .. } => "http",
+            Transport::Docker { .. } => "docker",
         }
     }
 }
@@ -180,14 +286,6 @@ pub fn validate(
                 "has both {}; keep one: `command` runs a local process, `url` reaches a remote server",
                 kinds.join(" and ")
             ),
-        );
-    }
-    if raw.image.is_some() {
-        c.push(
-            at("image"),
-            "Docker servers (`image = ...`) are not supported by this build yet; run the server \
-             as a local process with `command`/`args`, or reach it over HTTP with `url`"
-                .into(),
         );
     }
     let transport = if let Some(command) = &raw.command {
@@ -270,17 +368,157 @@ pub fn validate(
             }
         }
         Some(Transport::Http { url, headers })
-    } else {
-        if raw.image.is_none() {
+    } else if let Some(image) = &raw.image {
+        let image = c.resolve(at("image"), image);
+        if image.trim().is_empty() || image.contains(char::is_whitespace) {
             c.push(
-                format!("servers.{name}"),
-                "says neither how to run nor where to reach the server; add `command = \"...\"` \
-                 (a local stdio server) or `url = \"http://...\"` (a remote one)"
-                    .into(),
+                at("image"),
+                format!("`{image}` is not an image reference; write e.g. `polyclaw/fs:latest`"),
             );
         }
+        let args = raw
+            .args
+            .iter()
+            .enumerate()
+            .map(|(i, a)| c.resolve(at(&format!("args[{i}]")), a))
+            .collect();
+        let env = raw
+            .env
+            .iter()
+            .map(|(k, v)| (k.clone(), c.resolve(at(&format!("env.{k}")), v)))
+            .collect();
+        let mut mounts = Vec::new();
+        for (i, m) in raw.mounts.iter().enumerate() {
+            let m = c.resolve(at(&format!("mounts[{i}]")), m);
+            match parse_mount(&m) {
+                Ok(mount) => mounts.push(mount),
+                Err(message) => c.push(at(&format!("mounts[{i}]")), message),
+            }
+        }
+        let mut container = ContainerSettings::default();
+        if let Some(n) = &raw.network {
+            if n.trim().is_empty() {
+                c.push(
+                    at("network"),
+                    "is empty; use `none`, `bridge` or a network name".into(),
+                );
+            }
+            container.network.clone_from(n);
+        }
+        if let Some(r) = raw.read_only {
+            container.read_only = r;
+        }
+        match raw.memory_mb {
+            Some(m) if !(16..=1_048_576).contains(&m) => c.push(
+                at("memory_mb"),
+                format!("{m} MiB is out of range; use 16 to 1048576"),
+            ),
+            Some(m) => container.memory_mb = m,
+            None => {}
+        }
+        match raw.cpus {
+            Some(x) if !(x.is_finite() && x > 0.0 && x <= 256.0) => c.push(
+                at("cpus"),
+                format!("{x} is not a CPU count between 0 and 256"),
+            ),
+            Some(x) => container.cpus = x,
+            None => {}
+        }
+        match raw.pids {
+            Some(p) if !(8..=65_536).contains(&p) => {
+                c.push(at("pids"), format!("{p} is out of range; use 8 to 65536"))
+            }
+            Some(p) => container.pids = p,
+            None => {}
+        }
+        if let Some(u) = &raw.user {
+            container.user.clone_from(u);
+        }
+        for (key, set) in [
+            ("cwd", raw.cwd.is_some()),
+            ("headers", !raw.headers.is_empty()),
+        ] {
+            if set {
+                c.push(
+                    at(key),
+                    format!("`{key}` does not apply to `image` servers"),
+                );
+            }
+        }
+        Some(Transport::Docker {
+            image,
+            args,
+            env,
+            mounts,
+            container,
+        })
+    } else {
+        c.push(
+            format!("servers.{name}"),
+            "says neither how to run nor where to reach the server; add `command = \"...\"` \
+             (a local stdio server), `image = \"...\"` (a container) or `url = \"http://...\"` \
+             (a remote one)"
+                .into(),
+        );
         None
     };
+    if raw.image.is_none() {
+        for (key, set) in [
+            ("mounts", !raw.mounts.is_empty()),
+            ("network", raw.network.is_some()),
+            ("read_only", raw.read_only.is_some()),
+            ("memory_mb", raw.memory_mb.is_some()),
+            ("cpus", raw.cpus.is_some()),
+            ("pids", raw.pids.is_some()),
+            ("user", raw.user.is_some()),
+        ] {
+            if set {
+                c.push(
+                    at(key),
+                    format!("`{key}` only applies to `image` (container) servers"),
+                );
+            }
+        }
+    }
+    let secrets_as = match raw.secrets_as.as_deref() {
+        None | Some("env") => SecretsAs::Env,
+        Some("file") if raw.image.is_some() => SecretsAs::File,
+        Some("file") => {
+            c.push(
+                at("secrets_as"),
+                "`file` only applies to `image` servers; processes get secrets as env".into(),
+            );
+            SecretsAs::Env
+        }
+        Some(other) => {
+            c.push(
+                at("secrets_as"),
+                format!("`{other}` is not a way to pass secrets; use `env` or `file`"),
+            );
+            SecretsAs::Env
+        }
+    };
+    let mut secrets = Vec::new();
+    for (i, secret) in raw.secrets.iter().enumerate() {
+        if secret.is_empty()
+            || !secret
+                .chars()
+                .all(|ch| ch.is_ascii_alphanumeric() || ch == '_')
+        {
+            c.push(
+                at(&format!("secrets[{i}]")),
+                format!("`{secret}` is not a secret name; use letters, digits and `_`"),
+            );
+            continue;
+        }
+        match c.vars.secret(secret) {
+            Some(value) => secrets.push((secret.clone(), value)),
+            None => c.push(
+                at(&format!("secrets[{i}]")),
+                format!("secret {secret} is not set; export {secret}=... or add it to the file named by `secrets_file`"),
+            ),
+        }
+    }
     let prefix = raw.prefix.clone().unwrap_or_else(|| name.to_string());
     if !prefix.is_empty()
         && let Err(message) = validate_server_name(&prefix)
@@ -321,6 +559,31 @@ pub fn validate(
         timeout,
         enabled: raw.enabled.unwrap_or(true),
         description: raw.description.clone(),
+        secrets: Secrets(secrets),
+        secrets_as,
+    })
+}
+
+/// Parses `HOST:CONTAINER[:rw|:ro]`.
+fn parse_mount(text: &str) -> Result<Mount, String> {
+    let parts: Vec<&str> = text.split(':').collect();
+    let (host, container, read_only) = match parts.as_slice() {
+        [h, c] => (*h, *c, true),
+        [h, c, "ro"] => (*h, *c, true),
+        [h, c, "rw"] => (*h, *c, false),
+        _ => {
+            return Err(format!(
+                "`{text}` is not `HOST:CONTAINER` or `HOST:CONTAINER:rw`"
+            ));
+        }
+    };
+    if !host.starts_with('/') || !container.starts_with('/') {
+        return Err(format!("`{text}`: both paths must be absolute"));
+    }
+    Ok(Mount {
+        host: PathBuf::from(host),
+        container: container.to_string(),
+        read_only,
     })
 }
 

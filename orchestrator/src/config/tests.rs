@@ -58,7 +58,7 @@ fn process_and_http_servers() {
     assert_eq!(docs.timeout.as_secs(), 5);
     match &docs.transport {
         Transport::Http { headers, .. } => assert_eq!(headers["Authorization"], "Bearer s3cret"),
-        Transport::Process { .. } => panic!("docs is http"),
+        other => panic!("docs is http: {other:?}"),
     }
     assert_eq!(config.servers[1].prefix, "time");
     assert_eq!(config.servers[1].kind(), "process");
@@ -82,6 +82,8 @@ fn every_problem_is_reported_with_its_path() {
         [servers.d]
         [servers.e]
         image = "ghcr.io/x/y"
+        mounts = ["relative:/data"]
+        memory_mb = 1
         [servers.polyclaw]
         command = "x"
         "#,
@@ -94,7 +96,8 @@ fn every_problem_is_reported_with_its_path() {
         "servers.c.env.K",
         "servers.c.start",
         "servers.d",
-        "servers.e.image",
+        "servers.e.mounts[0]",
+        "servers.e.memory_mb",
         "servers.polyclaw",
     ] {
         assert!(paths.contains(&expected), "missing {expected} in {paths:?}");
@@ -108,11 +111,11 @@ fn every_problem_is_reported_with_its_path() {
         "{}",
         nope.message
     );
-    let image = found
+    let mount = found
         .iter()
-        .find(|i| i.path == "servers.e.image")
-        .expect("image issue");
-    assert!(image.message.contains("not supported"), "{}", image.message);
+        .find(|i| i.path == "servers.e.mounts[0]")
+        .expect("mount issue");
+    assert!(mount.message.contains("absolute"), "{}", mount.message);
 }
 
 #[test]
@@ -157,4 +160,81 @@ fn error_message_names_the_source() {
     let text = err.to_string();
     assert!(text.starts_with("/tmp/p.toml has 1 problem(s)"), "{text}");
     assert!(text.contains("servers.d"), "{text}");
+}
+
+#[test]
+fn image_servers_are_hardened_by_default_and_relaxable() {
+    let config = parse(
+        r#"
+        [servers.fs]
+        image = "polyclaw/fs:latest"
+        args = ["--root", "/data"]
+        mounts = ["/srv/docs:/data", "/tmp/out:/out:rw"]
+        secrets = ["TOKEN"]
+        secrets_as = "file"
+
+        [servers.web]
+        image = "polyclaw/http:latest"
+        network = "bridge"
+        read_only = false
+        memory_mb = 256
+        "#,
+    )
+    .expect("valid");
+    let fs = &config.servers[0];
+    let Transport::Docker {
+        image,
+        mounts,
+        container,
+        ..
+    } = &fs.transport
+    else {
+        panic!("fs is a container");
+    };
+    assert_eq!(image, "polyclaw/fs:latest");
+    assert_eq!(container, &ContainerSettings::default());
+    assert!(mounts[0].read_only && !mounts[1].read_only);
+    assert_eq!(fs.secrets_as, SecretsAs::File);
+    assert_eq!(
+        fs.secrets.0,
+        vec![("TOKEN".to_string(), "s3cret".to_string())]
+    );
+    assert!(
+        !format!("{fs:?}").contains("s3cret"),
+        "secrets never show in Debug"
+    );
+    assert!(!serde_json::to_string(fs).unwrap().contains("s3cret"));
+    let Transport::Docker { container, .. } = &config.servers[1].transport else {
+        panic!("web is a container");
+    };
+    assert_eq!(container.network, "bridge");
+    assert!(!container.read_only);
+    assert_eq!(container.memory_mb, 256);
+}
+
+#[test]
+fn secrets_come_from_env_or_file_and_missing_ones_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("secrets.toml");
+    std::fs::write(&file, "FROM_FILE = \"f1le-value\"\n").unwrap();
+    let text = format!(
+        "secrets_file = \"{}\"\n[servers.a]\ncommand = \"x\"\nsecrets = [\"FROM_FILE\", \"TOKEN\"]\n",
+        file.display()
+    );
+    let config = parse(&text).expect("valid");
+    assert_eq!(config.servers[0].secrets.0.len(), 2);
+    assert_eq!(
+        config.servers[0]
+            .secrets
+            .redact("token s3cret and f1le-value"),
+        "token <redacted:TOKEN> and <redacted:FROM_FILE>"
+    );
+    let found = issues(
+        "[servers.a]\ncommand = \"x\"\nsecrets = [\"NOT_SET_ANYWHERE\"]\nsecrets_as = \"file\"\n",
+    );
+    let paths: Vec<&str> = found.iter().map(|i| i.path.as_str()).collect();
+    assert!(
+        paths.contains(&"servers.a.secrets[0]") && paths.contains(&"servers.a.secrets_as"),
+        "{paths:?}"
+    );
 }

@@ -409,9 +409,13 @@ impl Downstream {
                 env,
                 cwd,
             } => {
+                let mut env = env.clone();
+                for (name, value) in &self.spec.secrets.0 {
+                    env.insert(name.clone(), value.clone());
+                }
                 let (child, stdout, stdin) =
-                    process::spawn(&self.spec.name, command, args, env, cwd.as_ref())
-                        .map_err(|e| e.to_string())?;
+                    process::spawn(&self.spec.name, command, args, &env, cwd.as_ref())
+                        .map_err(|e| self.spec.secrets.redact(&e.to_string()))?;
                 let stdout = super::tap::spawn(self.spec.name.clone(), stdout, self.relay.clone());
                 let started =
                     tokio::time::timeout(START_TIMEOUT, serve_client(handler, (stdout, stdin)))
@@ -433,6 +437,10 @@ impl Downstream {
                     }
                 }
             }
+            Transport::Docker { .. } => Err(
+                "container servers need the Docker runtime, which this build does not include yet"
+                    .into(),
+            ),
             Transport::Http { url, headers } => {
                 let mut custom = std::collections::HashMap::new();
                 for (k, v) in headers {
