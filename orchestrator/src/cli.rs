@@ -69,6 +69,23 @@ pub enum Command {
     /// Look at plan runs kept in the state folder.
     #[command(subcommand)]
     Runs(RunsCommand),
+    /// Build container images of polyclaw's own MCP servers (no registry needed).
+    #[command(subcommand)]
+    Images(ImagesCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ImagesCommand {
+    /// Compile fs, exec, http, memory and echo as static binaries and build `FROM scratch`
+    /// images `polyclaw/NAME:latest` through the Docker Engine API.
+    Build {
+        /// Only these (e.g. `fs memory`).
+        #[arg(long, num_args = 1..)]
+        only: Vec<String>,
+        /// polyclaw's source tree [default: the current folder or the binary's checkout].
+        #[arg(long, value_name = "DIR")]
+        source: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -97,6 +97,9 @@ impl From<cli::Cli> for polyclaw::commands::Invocation {
                 Action::PlanRun { file, json }
             }
             cli::Command::Runs(cli::RunsCommand::List) => Action::RunsList,
+            cli::Command::Images(cli::ImagesCommand::Build { only, source }) => {
+                Action::ImagesBuild { only, source }
+            }
             cli::Command::Runs(cli::RunsCommand::Show { id }) => Action::RunsShow { id },
         };
         Self {

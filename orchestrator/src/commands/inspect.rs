@@ -178,15 +178,45 @@ pub async fn doctor(explicit: Option<&Path>) -> ExitCode {
             }
         }
     }
-    let socket =
-        std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".into());
-    let present = socket
-        .strip_prefix("unix://")
-        .is_none_or(|p| Path::new(p).exists());
-    out(&format!(
-        "info  docker: {} ({socket}); container servers (`image = ...`) are not supported by this build yet",
-        if present { "socket found" } else { "no socket" }
-    ));
+    let images: Vec<&str> = config
+        .servers
+        .iter()
+        .filter_map(|s| match &s.transport {
+            crate::config::Transport::Docker { image, .. } => Some(image.as_str()),
+            _ => None,
+        })
+        .collect();
+    match crate::runtime::docker::Engine::connect().await {
+        Ok(engine) => {
+            out(&format!(
+                "ok    docker: engine {} (API {})",
+                engine.server_version, engine.api_version
+            ));
+            for image in &images {
+                match engine.image_exists(image).await {
+                    Ok(true) => out(&format!("ok    image {image}")),
+                    Ok(false) => {
+                        ok = false;
+                        out(&format!(
+                            "FAIL  image {image} is missing; nothing can be pulled here: `polyclaw images build` builds polyclaw's own, `docker build`/`docker load` others"
+                        ));
+                    }
+                    Err(e) => {
+                        ok = false;
+                        out(&format!("FAIL  image {image}: {e}"));
+                    }
+                }
+            }
+        }
+        Err(e) => {
+            if images.is_empty() {
+                out(&format!("info  docker: {e} (no server needs it)"));
+            } else {
+                ok = false;
+                out(&format!("FAIL  docker: {e}"));
+            }
+        }
+    }
     if ok {
         ExitCode::SUCCESS
     } else {

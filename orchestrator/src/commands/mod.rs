@@ -3,6 +3,7 @@
 //! stdout, logs to stderr.
 
 pub mod connect;
+pub mod images;
 pub mod import;
 mod inspect;
 mod plan;
@@ -105,6 +106,13 @@ pub enum Action {
     },
     /// `runs list`
     RunsList,
+    /// `images build`
+    ImagesBuild {
+        /// `--only`
+        only: Vec<String>,
+        /// `--source`
+        source: Option<PathBuf>,
+    },
     /// `runs show ID`
     RunsShow {
         /// Run id or prefix.
@@ -180,6 +188,7 @@ pub async fn run(inv: Invocation) -> Result<ExitCode, Error> {
         Action::PlanShow { file } => plan::show(&load()?, &file).await,
         Action::PlanRun { file, json } => plan::run(&load()?, &file, json).await,
         Action::RunsList => plan::runs_list(&load()?),
+        Action::ImagesBuild { only, source } => images::build(source.as_deref(), &only).await,
         Action::RunsShow { id } => plan::runs_show(&load()?, &id),
         Action::ConfigSchema => {
             let schema = schemars::schema_for!(crate::config::RawConfig);

@@ -10,6 +10,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::Config;
 use crate::error::Error;
 use crate::mesh::{self, Mesh};
+use crate::runtime::docker;
 
 /// Serves until a signal arrives or (stdio) the client disconnects.
 ///
@@ -23,6 +24,13 @@ pub async fn serve(
     let root = CancellationToken::new();
     spawn_signal_handler(root.clone());
     tracing::info!(config = %config.source, servers = config.servers.len(), "starting polyclaw");
+    let uses_docker = config
+        .servers
+        .iter()
+        .any(|s| matches!(s.transport, crate::config::Transport::Docker { .. }));
+    if uses_docker {
+        reap_leftovers().await;
+    }
     let mesh = Mesh::start(&config, root.child_token());
     let served = match http {
         Some(addr) => {
@@ -40,7 +48,38 @@ pub async fn serve(
     tokio::time::timeout(Duration::from_secs(10), mesh.shutdown())
         .await
         .unwrap_or_else(|_| tracing::error!("servers did not stop within 10 s"));
+    if uses_docker {
+        // A safety net: anything this instance started that is still there goes now.
+        if let Ok(Ok(engine)) =
+            tokio::time::timeout(Duration::from_secs(3), docker::Engine::connect()).await
+        {
+            match engine.remove_owned(docker::labels::instance_id()).await {
+                Ok(0) | Err(_) => {}
+                Ok(n) => tracing::warn!(containers = n, "removed containers left after shutdown"),
+            }
+        }
+    }
     served
+}
+
+/// Removes containers left by polyclaw instances that are gone (crashed, killed).
+async fn reap_leftovers() {
+    match tokio::time::timeout(Duration::from_secs(5), docker::Engine::connect()).await {
+        Ok(Ok(engine)) => match engine.reap_leftovers(docker::labels::instance_id()).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(
+                containers = n,
+                "removed containers left by earlier polyclaw instances"
+            ),
+            Err(e) => tracing::warn!("could not look for leftover containers: {e}"),
+        },
+        Ok(Err(e)) => {
+            tracing::warn!("{e}; container servers will be unavailable until Docker is reachable")
+        }
+        Err(_) => tracing::warn!(
+            "Docker did not answer within 5 s; container servers will be unavailable"
+        ),
+    }
 }
 
 fn spawn_signal_handler(root: CancellationToken) {

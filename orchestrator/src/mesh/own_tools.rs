@@ -366,6 +366,10 @@ pub fn list_servers(mesh: &Mesh) -> Vec<Value> {
                     v["failures"] = json!(attempts);
                 }
                 Status::Ready { pid: Some(pid), .. } => v["pid"] = json!(pid),
+                Status::Ready {
+                    container: Some(name),
+                    ..
+                } => v["container"] = json!(name),
                 _ => {}
             }
             v

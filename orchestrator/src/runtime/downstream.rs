@@ -16,10 +16,11 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{ServerSpec, Transport};
+use crate::config::{ContainerSettings, SecretsAs, ServerSpec, Transport};
 use crate::error::Error;
 use crate::registry::ServerView;
 
+use super::docker;
 use super::handler::DownstreamHandler;
 use super::process::{self, ChildProcess};
 use super::relay::Relay;
@@ -55,6 +56,64 @@ pub enum Event {
     },
 }
 
+/// What polyclaw runs for a server and must stop: a child process or a container.
+pub enum Owned {
+    /// A local child process.
+    Process(ChildProcess),
+    /// A container, with the engine that runs it.
+    Container(docker::RunningContainer, Arc<docker::Engine>),
+}
+
+impl Owned {
+    /// The process id, for process servers.
+    #[must_use]
+    pub fn pid(&self) -> Option<u32> {
+        match self {
+            Self::Process(c) => c.pid(),
+            Self::Container(..) => None,
+        }
+    }
+
+    /// The container name, for container servers.
+    #[must_use]
+    pub fn container(&self) -> Option<String> {
+        match self {
+            Self::Process(_) => None,
+            Self::Container(c, _) => Some(c.name.clone()),
+        }
+    }
+
+    /// Stops it (politely, then firmly) and says how it ended.
+    pub fn stop(self) -> std::pin::Pin<Box<dyn Future<Output = String> + Send>> {
+        // Boxed as `dyn Future + Send`: the compiler cannot prove the engine calls' futures
+        // Send for every lifetime when they are awaited inside the supervisor otherwise.
+        match self {
+            Self::Process(c) => Box::pin(c.stop()),
+            Self::Container(c, engine) => {
+                let task = tokio::spawn(async move {
+                    let how = c.wait_exit(&engine).await;
+                    let stopped = c.stop(&engine).await;
+                    format!("{how}; {stopped}")
+                });
+                Box::pin(async move {
+                    task.await
+                        .unwrap_or_else(|e| format!("the stop task failed: {e}"))
+                })
+            }
+        }
+    }
+}
+
+/// The shared Docker engine connection: made on first use, kept once it works (a failed
+/// attempt is not kept, so starting the daemon later is enough).
+async fn engine() -> Result<Arc<docker::Engine>, Error> {
+    static ENGINE: tokio::sync::OnceCell<Arc<docker::Engine>> = tokio::sync::OnceCell::const_new();
+    ENGINE
+        .get_or_try_init(|| async { docker::Engine::connect().await.map(Arc::new) })
+        .await
+        .cloned()
+}
+
 /// The published state of a downstream server.
 #[derive(Clone, Default)]
 pub enum Status {
@@ -69,6 +128,8 @@ pub enum Status {
         peer: Peer<RoleClient>,
         /// Its pid, for process servers.
         pid: Option<u32>,
+        /// Its container name, for container servers.
+        container: Option<String>,
         /// Its advertised capabilities.
         capabilities: ServerCapabilities,
         /// Whether it also serves 2026-07-28 requests (found with `server/discover`), so a
@@ -303,7 +364,8 @@ impl Downstream {
                         .peer_info()
                         .map(|i| i.capabilities.clone())
                         .unwrap_or_default();
-                    let pid = child.as_ref().and_then(ChildProcess::pid);
+                    let pid = child.as_ref().and_then(Owned::pid);
+                    let container = child.as_ref().and_then(Owned::container);
                     let mut view = ServerView::default();
                     let all = [ListKind::Tools, ListKind::Prompts, ListKind::Resources];
                     fetch(&self.spec, &peer, &capabilities, &all, &mut view).await;
@@ -316,6 +378,7 @@ impl Downstream {
                     self.status.send_replace(Status::Ready {
                         peer,
                         pid,
+                        container,
                         capabilities,
                         inline_era,
                     });
@@ -363,7 +426,7 @@ impl Downstream {
     async fn run_until_end(
         &self,
         service: RunningService<RoleClient, DownstreamHandler>,
-        child: Option<ChildProcess>,
+        child: Option<Owned>,
     ) -> Result<(), String> {
         let closer = service.cancellation_token();
         let waiting = service.waiting();
@@ -371,7 +434,8 @@ impl Downstream {
         tokio::select! {
             _ = &mut waiting => {
                 let how = match child {
-                    Some(child) => format!("its process exited ({})", child.reap().await),
+                    Some(child @ Owned::Process(_)) => format!("its process exited ({})", child.stop().await),
+                    Some(child) => format!("its container ended ({})", child.stop().await),
                     None => "the connection closed".to_string(),
                 };
                 Err(how)
@@ -390,13 +454,7 @@ impl Downstream {
 
     async fn connect(
         self: &Arc<Self>,
-    ) -> Result<
-        (
-            RunningService<RoleClient, DownstreamHandler>,
-            Option<ChildProcess>,
-        ),
-        String,
-    > {
+    ) -> Result<(RunningService<RoleClient, DownstreamHandler>, Option<Owned>), String> {
         let handler = DownstreamHandler {
             server: self.spec.name.clone(),
             relay: self.relay.clone(),
@@ -421,7 +479,7 @@ impl Downstream {
                     tokio::time::timeout(START_TIMEOUT, serve_client(handler, (stdout, stdin)))
                         .await;
                 match started {
-                    Ok(Ok(service)) => Ok((service, Some(child))),
+                    Ok(Ok(service)) => Ok((service, Some(Owned::Process(child)))),
                     Ok(Err(e)) => {
                         let how = child.stop().await;
                         Err(format!(
@@ -437,10 +495,74 @@ impl Downstream {
                     }
                 }
             }
-            Transport::Docker { .. } => Err(
-                "container servers need the Docker runtime, which this build does not include yet"
-                    .into(),
-            ),
+            Transport::Docker {
+                image,
+                args,
+                env,
+                mounts,
+                container,
+            } => {
+                let redact = |e: Error| self.spec.secrets.redact(&e.to_string());
+                let engine = engine().await.map_err(redact)?;
+                let mut spec = docker::ContainerSpec::new(image.clone());
+                spec.command.clone_from(args);
+                spec.env = env.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+                match self.spec.secrets_as {
+                    SecretsAs::Env => spec.env.extend(self.spec.secrets.0.iter().cloned()),
+                    SecretsAs::File => spec.secret_files.clone_from(&self.spec.secrets.0),
+                }
+                spec.mounts = mounts
+                    .iter()
+                    .map(|m| docker::Mount {
+                        host: m.host.clone(),
+                        container: m.container.clone(),
+                        read_only: m.read_only,
+                    })
+                    .collect();
+                spec.hardening = hardening(container);
+                let instance = docker::labels::instance_id();
+                // On a task of its own: the compiler cannot prove the engine calls' futures
+                // Send for every lifetime when awaited inside the supervisor.
+                let task = {
+                    let (engine, name) = (engine.clone(), self.spec.name.clone());
+                    tokio::spawn(
+                        async move { docker::run_stdio(&engine, &name, instance, &spec).await },
+                    )
+                };
+                let (running, stdout, stdin) = task
+                    .await
+                    .map_err(|e| format!("starting the container failed: {e}"))?
+                    .map_err(redact)?;
+                let stdout = super::tap::spawn(self.spec.name.clone(), stdout, self.relay.clone());
+                // rmcp holds its writer across awaits by reference, so it must be Sync; the
+                // attach writer is not: bridge it through a pipe that closes it at EOF.
+                let (stdin_for_rmcp, mut to_container) = tokio::io::duplex(64 * 1024);
+                let mut container_stdin = stdin;
+                tokio::spawn(async move {
+                    let _ = tokio::io::copy(&mut to_container, &mut container_stdin).await;
+                    let _ = tokio::io::AsyncWriteExt::shutdown(&mut container_stdin).await;
+                });
+                let stdin = stdin_for_rmcp;
+                let owned = Owned::Container(running, engine);
+                match tokio::time::timeout(START_TIMEOUT, serve_client(handler, (stdout, stdin)))
+                    .await
+                {
+                    Ok(Ok(service)) => Ok((service, Some(owned))),
+                    Ok(Err(e)) => {
+                        let how = owned.stop().await;
+                        Err(format!(
+                            "its container failed during MCP initialize ({e}); {how}; see its stderr in polyclaw's log"
+                        ))
+                    }
+                    Err(_) => {
+                        let how = owned.stop().await;
+                        Err(format!(
+                            "its container did not answer `initialize` within {} s ({how}); does {image} run an MCP stdio server?",
+                            START_TIMEOUT.as_secs()
+                        ))
+                    }
+                }
+            }
             Transport::Http { url, headers } => {
                 let mut custom = std::collections::HashMap::new();
                 for (k, v) in headers {
@@ -466,6 +588,23 @@ impl Downstream {
                 }
             }
         }
+    }
+}
+
+/// The runtime's hardening from a server's container settings.
+fn hardening(c: &ContainerSettings) -> docker::Hardening {
+    docker::Hardening {
+        network: match c.network.as_str() {
+            "none" => docker::Network::None,
+            "bridge" => docker::Network::Bridge,
+            other => docker::Network::Named(other.to_string()),
+        },
+        read_only_root: c.read_only,
+        user: Some(c.user.clone()),
+        memory_mb: c.memory_mb,
+        cpus: c.cpus,
+        pids: c.pids,
+        ..docker::Hardening::default()
     }
 }
 

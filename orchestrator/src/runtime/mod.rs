@@ -8,6 +8,7 @@
 //! - `relay`: routes progress, sampling, elicitation and logs up to front-door clients.
 //! - `tap`: takes progress off a stdio server's stdout in order, before rmcp sees later lines.
 
+pub mod docker;
 pub mod downstream;
 pub mod handler;
 pub mod process;

@@ -1,4 +1,4 @@
-//! The tap on a stdio server's stdout: progress notifications are taken off the stream here,
+//! The tap on a stdio server's stdout (a child process's pipe or a container's attach stream): progress notifications are taken off the stream here,
 //! in the order the server wrote them, and handed to the relay before any later line (such as
 //! the call's response) reaches rmcp. rmcp dispatches notifications to tasks of their own, so
 //! without the tap a response can overtake the progress sent before it, and the client loses
@@ -8,8 +8,7 @@ use std::sync::Arc;
 
 use rmcp::model::ProgressNotificationParam;
 use serde::Deserialize;
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, DuplexStream};
-use tokio::process::ChildStdout;
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWriteExt, BufReader, DuplexStream};
 
 use super::relay::Relay;
 
@@ -24,7 +23,10 @@ struct Progress {
 
 /// Starts the tap; returns the stream rmcp reads instead of the child's stdout. It ends when
 /// the child's stdout closes (or rmcp stops reading).
-pub fn spawn(server: String, stdout: ChildStdout, relay: Arc<Relay>) -> DuplexStream {
+pub fn spawn<R>(server: String, stdout: R, relay: Arc<Relay>) -> DuplexStream
+where
+    R: AsyncRead + Unpin + Send + 'static,
+{
     let (for_rmcp, mut to_rmcp) = tokio::io::duplex(PIPE);
     tokio::spawn(async move {
         let mut reader = BufReader::with_capacity(64 * 1024, stdout);

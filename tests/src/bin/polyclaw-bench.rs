@@ -1,0 +1,126 @@
+//! `polyclaw-bench`: the benchmark harness of issue 6.
+//!
+//! ```text
+//! cargo run --release -p polyclaw-tests --bin polyclaw-bench -- [--quick] [--out FILE]
+//! ```
+//!
+//! Builds `polyclaw` and `polyclaw-server-echo` in release mode (and nothing else), measures
+//! every figure as a pair or ratio in the same run, prints the markdown report on stdout and
+//! writes it to `--out` (default `docs/benchmarks.md` in the workspace). Progress goes to
+//! stderr. `--quick` is a smoke run for CI: a few hundred calls per figure, 2 rounds; it exits
+//! 0 when every figure produced numbers, whatever they are. A figure that fails makes the exit
+//! code 1 and leaves `--out` untouched.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context as _, Result, bail};
+use polyclaw_tests::bench::{self, figures::Plan};
+use polyclaw_tests::python::{target_dir, workspace_root};
+
+const USAGE: &str = "\
+usage: polyclaw-bench [--quick] [--out FILE]
+
+  --quick     smoke run (a few hundred calls per figure, 2 rounds; well under a minute)
+  --out FILE  where to write the markdown report (default: docs/benchmarks.md in the workspace)
+  -h, --help  print this help";
+
+struct Options {
+    quick: bool,
+    out: PathBuf,
+}
+
+fn parse(workspace: &Path) -> Result<Option<Options>> {
+    let mut options = Options {
+        quick: false,
+        out: workspace.join("docs/benchmarks.md"),
+    };
+    let mut args = std::env::args_os().skip(1);
+    while let Some(arg) = args.next() {
+        match arg.to_str() {
+            Some("--quick") => options.quick = true,
+            Some("--out") => {
+                options.out = args
+                    .next()
+                    .map(PathBuf::from)
+                    .context("--out needs a file")?;
+            }
+            Some("-h" | "--help") => return Ok(None),
+            _ => {
+                let text = arg.to_string_lossy();
+                match text.strip_prefix("--out=") {
+                    Some(file) => options.out = PathBuf::from(file),
+                    None => bail!("unknown argument {text:?}"),
+                }
+            }
+        }
+    }
+    Ok(Some(options))
+}
+
+async fn run(options: Options, workspace: PathBuf) -> Result<()> {
+    let plan = if options.quick {
+        Plan::quick()
+    } else {
+        Plan::full()
+    };
+    let outcome = tokio::select! {
+        outcome = bench::run(&workspace, &target_dir(), &plan) => outcome?,
+        _ = tokio::signal::ctrl_c() => bail!("interrupted"),
+    };
+    let mut stdout = std::io::stdout().lock();
+    stdout.write_all(outcome.document.as_bytes())?;
+    stdout.flush()?;
+    if !outcome.failures.is_empty() {
+        bail!(
+            "{} figure(s) failed; {} left as it was:\n  {}",
+            outcome.failures.len(),
+            options.out.display(),
+            outcome.failures.join("\n  ")
+        );
+    }
+    if let Some(dir) = options.out.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    std::fs::write(&options.out, &outcome.document)
+        .with_context(|| format!("cannot write {}", options.out.display()))?;
+    eprintln!("bench: wrote {}", options.out.display());
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let workspace = workspace_root();
+    let options = match parse(&workspace) {
+        Ok(Some(options)) => options,
+        Ok(None) => {
+            eprintln!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            eprintln!("polyclaw-bench: {e:#}\n\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("polyclaw-bench: cannot start tokio: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(run(options, workspace));
+    // Children are stopped by now (or killed from their drop guards); do not wait on
+    // anything else that is still pending.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(3));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("polyclaw-bench: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
