@@ -166,10 +166,6 @@ pub async fn build(source: Option<&Path>, only: &[String]) -> Result<ExitCode, E
 
 fn bar(done: usize, total: usize) -> String {
     let width = 20;
-    let filled = if total == 0 {
-        width
-    } else {
-        done * width / total
-    };
+    let filled = (done * width).checked_div(total).unwrap_or(width);
     format!("[{}{}]", "#".repeat(filled), ".".repeat(width - filled))
 }

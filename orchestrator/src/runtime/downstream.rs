@@ -131,7 +131,7 @@ pub enum Status {
         /// Its container name, for container servers.
         container: Option<String>,
         /// Its advertised capabilities.
-        capabilities: ServerCapabilities,
+        capabilities: Box<ServerCapabilities>,
         /// Whether it also serves 2026-07-28 requests (found with `server/discover`), so a
         /// 2026-07-28 client's requests can be passed on in that era.
         inline_era: bool,
@@ -360,10 +360,11 @@ impl Downstream {
             let outcome = match self.connect().await {
                 Ok((service, child)) => {
                     let peer = service.peer().clone();
-                    let capabilities = peer
-                        .peer_info()
-                        .map(|i| i.capabilities.clone())
-                        .unwrap_or_default();
+                    let capabilities: Box<ServerCapabilities> = Box::new(
+                        peer.peer_info()
+                            .map(|i| i.capabilities.clone())
+                            .unwrap_or_default(),
+                    );
                     let pid = child.as_ref().and_then(Owned::pid);
                     let container = child.as_ref().and_then(Owned::container);
                     let mut view = ServerView::default();
