@@ -120,7 +120,10 @@ impl std::io::Write for LogWriter {
 
 fn init_logs() {
     let _ = tracing_subscriber::fmt()
-        .with_env_filter("info")
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
         .with_ansi(false)
         .with_writer(|| LogWriter)
         .try_init();
@@ -481,4 +484,27 @@ fn futures_are_send(engine: std::sync::Arc<Engine>, spec: ContainerSpec) {
     tokio::spawn(async move {
         docker::build_scratch_image(&engine, "t", std::path::Path::new("/x"), &[], |_| {}).await
     });
+}
+
+/// The shape of a supervisor: futures awaited inside `&self` methods of a spawned task.
+#[allow(dead_code)]
+struct Sup {
+    engine: std::sync::Arc<Engine>,
+    spec: ContainerSpec,
+    name: String,
+}
+#[allow(dead_code)]
+impl Sup {
+    async fn start(&self) -> Result<(), polyclaw::Error> {
+        let (c, _o, _i) = docker::run_stdio(&self.engine, &self.name, "i", &self.spec).await?;
+        let _ = c.wait_exit(&self.engine).await;
+        c.stop(&self.engine).await;
+        self.engine.reap_leftovers("i").await?;
+        self.engine.remove_owned("i").await?;
+        docker::build_scratch_image(&self.engine, "t", std::path::Path::new("/x"), &[], |_| {})
+            .await
+    }
+    fn spawn(self: std::sync::Arc<Self>) {
+        tokio::spawn(async move { self.start().await });
+    }
 }

@@ -58,10 +58,7 @@ impl Allowed {
             })
             .transpose()?;
         let url = Url::parse(&format!("http://{host}/")).map_err(|err| bad(&err.to_string()))?;
-        let host = url
-            .host_str()
-            .ok_or_else(|| bad("no host"))?
-            .to_owned();
+        let host = url.host_str().ok_or_else(|| bad("no host"))?.to_owned();
         Ok(Self { host, port })
     }
 }
@@ -119,20 +116,38 @@ mod tests {
     fn parses_entries() -> Result<(), String> {
         assert_eq!(
             Allowed::parse("API.Example.com")?,
-            Allowed { host: "api.example.com".into(), port: None }
+            Allowed {
+                host: "api.example.com".into(),
+                port: None
+            }
         );
         assert_eq!(
             Allowed::parse("127.0.0.1:8080")?,
-            Allowed { host: "127.0.0.1".into(), port: Some(8080) }
+            Allowed {
+                host: "127.0.0.1".into(),
+                port: Some(8080)
+            }
         );
         assert_eq!(
             Allowed::parse("[::1]:80")?,
-            Allowed { host: "[::1]".into(), port: Some(80) }
+            Allowed {
+                host: "[::1]".into(),
+                port: Some(80)
+            }
         );
         assert_eq!(Allowed::parse("[::1]")?.to_string(), "[::1]");
         for bad in [
-            "", "https://x.com", "x.com/path", "*.x.com", "x.com:0", "x.com:99999", "x.com:",
-            "::1", "[::1", "[::1]x", "user@x.com",
+            "",
+            "https://x.com",
+            "x.com/path",
+            "*.x.com",
+            "x.com:0",
+            "x.com:99999",
+            "x.com:",
+            "::1",
+            "[::1",
+            "[::1]x",
+            "user@x.com",
         ] {
             assert!(Allowed::parse(bad).is_err(), "{bad:?}");
         }

@@ -64,7 +64,11 @@ impl Requester {
     /// Builds the client: built-in (webpki) root certificates plus those of
     /// `ca_file`, no system CA store and no proxy from the environment, so
     /// it behaves the same in a `FROM scratch` image.
-    pub fn new(allow: AllowList, timeout: Duration, ca_file: Option<&Path>) -> anyhow::Result<Self> {
+    pub fn new(
+        allow: AllowList,
+        timeout: Duration,
+        ca_file: Option<&Path>,
+    ) -> anyhow::Result<Self> {
         let mut roots = Vec::new();
         for der in webpki_root_certs::TLS_SERVER_ROOT_CERTS {
             roots.push(Certificate::from_der(der)?);
@@ -112,7 +116,10 @@ impl Requester {
     /// Performs `args`; the error is meant for the caller.
     pub async fn request(&self, args: RequestArgs) -> Result<Response, String> {
         let url = Url::parse(&args.url).map_err(|err| {
-            format!("url {:?} is not an absolute URL ({err}): e.g. https://HOST/path", args.url)
+            format!(
+                "url {:?} is not an absolute URL ({err}): e.g. https://HOST/path",
+                args.url
+            )
         })?;
         if !matches!(url.scheme(), "http" | "https") {
             return Err(format!(
@@ -122,7 +129,10 @@ impl Requester {
         }
         if !self.allow.permits(&url) {
             let host = url.host_str().unwrap_or("");
-            let port = url.port_or_known_default().map(|p| format!(":{p}")).unwrap_or_default();
+            let port = url
+                .port_or_known_default()
+                .map(|p| format!(":{p}"))
+                .unwrap_or_default();
             return Err(format!(
                 "{host}{port} is not on the allow list of this server ({}): requests go only \
                  to those hosts; to allow another, start the server with --allow HOST[:PORT]",
@@ -148,8 +158,9 @@ impl Requester {
             if header == reqwest::header::HOST {
                 return Err("the Host header comes from the URL and cannot be set".to_owned());
             }
-            let value = HeaderValue::from_str(value)
-                .map_err(|_| format!("header {name}: value is not valid (no control characters)"))?;
+            let value = HeaderValue::from_str(value).map_err(|_| {
+                format!("header {name}: value is not valid (no control characters)")
+            })?;
             headers.append(header, value);
         }
         let mut request = self.client.request(method, url).headers(headers);
@@ -170,7 +181,10 @@ impl Requester {
                 })
                 .or_insert_with(|| value.into_owned());
         }
-        let max = args.max_bytes.unwrap_or(DEFAULT_MAX_BYTES).min(MAX_MAX_BYTES);
+        let max = args
+            .max_bytes
+            .unwrap_or(DEFAULT_MAX_BYTES)
+            .min(MAX_MAX_BYTES);
         let max = usize::try_from(max).unwrap_or(usize::MAX);
         let mut body = Vec::new();
         let mut truncated = false;
@@ -213,7 +227,11 @@ impl Requester {
 
 /// The response as text: status line, headers, blank line, body.
 pub fn response_text(response: &Response) -> String {
-    let mut text = format!("HTTP {}\n", response.status);
+    let reason = reqwest::StatusCode::from_u16(response.status)
+        .ok()
+        .and_then(|status| status.canonical_reason())
+        .unwrap_or("");
+    let mut text = format!("HTTP {} {reason}\n", response.status);
     for (name, value) in &response.headers {
         text.push_str(&format!("{name}: {value}\n"));
     }
@@ -221,6 +239,14 @@ pub fn response_text(response: &Response) -> String {
     text.push_str(&response.body);
     if response.truncated {
         text.push_str("\n… body truncated: raise max_bytes to read more");
+    }
+    if let Some(location) = response.headers.get("location")
+        && (300..400).contains(&response.status)
+    {
+        text.push_str(&format!(
+            "\n(redirect to {location} not followed: its host is not on the allow list, \
+             or there were more than {MAX_REDIRECTS} redirects)"
+        ));
     }
     text
 }

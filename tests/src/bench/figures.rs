@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, bail, ensure};
-use polyclaw_planner::search::{ToolDoc, ToolIndex};
+use polyclaw_planner::search::ToolIndex;
 use rmcp::model::{CallToolRequestParams, ProtocolVersion};
 use rmcp::service::ClientLifecycleMode;
 use rmcp::{Peer, RoleClient};
@@ -255,7 +255,7 @@ pub async fn paired(
 ) -> Result<Paired> {
     let mut out = Paired::default();
     for r in 0..rounds {
-        if r % 2 == 0 {
+        if r.is_multiple_of(2) {
             out.direct.push(round(direct.0, direct.1, load).await?);
             out.mesh.push(round(mesh.0, mesh.1, load).await?);
         } else {
@@ -322,7 +322,7 @@ struct Transport {
 ///
 /// # Errors
 /// When a process does not come up or a call fails.
-pub async fn p1_p2_stdio(bins: &Bins, plan: &Plan) -> Result<(Vec<Transport>, Figure)> {
+async fn p1_p2_stdio(bins: &Bins, plan: &Plan) -> Result<(Vec<Transport>, Figure)> {
     let config = Config::echo_servers(bins, 1)?;
     let mut transports = Vec::new();
     let mut p2 = Figure {

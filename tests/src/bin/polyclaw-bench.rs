@@ -65,8 +65,9 @@ async fn run(options: Options, workspace: PathBuf) -> Result<()> {
     } else {
         Plan::full()
     };
+    let target = target_dir();
     let outcome = tokio::select! {
-        outcome = bench::run(&workspace, &target_dir(), &plan) => outcome?,
+        outcome = bench::run(&workspace, &target, &plan) => outcome?,
         _ = tokio::signal::ctrl_c() => bail!("interrupted"),
     };
     let mut stdout = std::io::stdout().lock();

@@ -137,6 +137,7 @@ pub async fn run_stdio(
     spec: &ContainerSpec,
 ) -> Result<(RunningContainer, ContainerStdout, ContainerStdin), Error> {
     spec.validate(server)?;
+    let began = std::time::Instant::now();
     let name = container_name(server, instance);
     let options = CreateContainerOptions {
         name: Some(name.clone()),
@@ -151,8 +152,16 @@ pub async fn run_stdio(
         tracing::warn!(server = %server, "docker: {warning}");
     }
     let id = created.id;
+    let create_ms = began.elapsed().as_millis();
     match attach_and_start(engine, server, &id, spec).await {
         Ok((pump, stdout, stdin)) => {
+            tracing::debug!(
+                server = %server,
+                container = %name,
+                create_ms,
+                total_ms = began.elapsed().as_millis(),
+                "container started"
+            );
             let running = RunningContainer {
                 id,
                 name,
@@ -207,7 +216,10 @@ async fn attach_and_start(
         .map_err(|e| unavailable("attach to", e))?;
     let (stdout, pipe_in) = tokio::io::duplex(attach::STDOUT_PIPE_BYTES);
     let pump = tokio::spawn(attach::pump(attached.output, pipe_in, server.to_string()));
-    if let Err(e) = docker.start_container(id, None).await {
+    let began = std::time::Instant::now();
+    let started = docker.start_container(id, None).await;
+    tracing::debug!(server = %server, start_ms = began.elapsed().as_millis(), "container start call returned");
+    if let Err(e) = started {
         pump.abort();
         return Err(unavailable("start", e));
     }

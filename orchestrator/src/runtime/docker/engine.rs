@@ -44,27 +44,34 @@ impl Engine {
         let endpoint = docker_host
             .clone()
             .unwrap_or_else(|| "unix:///var/run/docker.sock".to_string());
-        let unreachable = |why: String| Error::Io {
+        let unreachable = |why: String, source: std::io::Error| Error::Io {
             context: format!(
                 "Docker is not reachable at {endpoint}: {why}; start the Docker daemon or set DOCKER_HOST"
             ),
-            source: std::io::Error::other(why.clone()),
+            source,
+        };
+        let failed = |e: bollard::errors::Error| {
+            unreachable(describe_connect_error(&e), std::io::Error::other(e))
+        };
+        let no_answer = || {
+            unreachable(
+                format!("no answer within {CONNECT_TIMEOUT:?}"),
+                std::io::ErrorKind::TimedOut.into(),
+            )
         };
         let docker = match docker_host {
             Some(_) => Docker::connect_with_defaults(),
             None => Docker::connect_with_local_defaults(),
         };
-        let docker = docker
-            .map_err(|e| unreachable(describe_connect_error(&e)))?
-            .with_timeout(REQUEST_TIMEOUT);
+        let docker = docker.map_err(failed)?.with_timeout(REQUEST_TIMEOUT);
         let docker = tokio::time::timeout(CONNECT_TIMEOUT, docker.negotiate_version())
             .await
-            .map_err(|_| unreachable(format!("no answer within {CONNECT_TIMEOUT:?}")))?
-            .map_err(|e| unreachable(describe_connect_error(&e)))?;
+            .map_err(|_| no_answer())?
+            .map_err(failed)?;
         let version = tokio::time::timeout(CONNECT_TIMEOUT, docker.version())
             .await
-            .map_err(|_| unreachable(format!("no answer within {CONNECT_TIMEOUT:?}")))?
-            .map_err(|e| unreachable(describe_connect_error(&e)))?;
+            .map_err(|_| no_answer())?
+            .map_err(failed)?;
         Ok(Engine {
             api_version: docker.client_version().to_string(),
             server_version: version.version.unwrap_or_default(),

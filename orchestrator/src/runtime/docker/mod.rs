@@ -44,10 +44,13 @@ pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
     text
 }
 
-/// An engine call that failed, as [`Error::Io`] naming what was being done.
+/// An engine call that failed, as [`Error::Io`] naming what was being done and why.
 pub(crate) fn engine_error(doing: impl std::fmt::Display, e: bollard::errors::Error) -> Error {
     Error::Io {
-        context: format!("Docker engine: cannot {doing}; is the Docker daemon running?"),
-        source: std::io::Error::other(error_chain(&e)),
+        context: format!(
+            "Docker engine: cannot {doing}: {}; is the Docker daemon running?",
+            error_chain(&e)
+        ),
+        source: std::io::Error::other(e),
     }
 }
