@@ -153,9 +153,15 @@ impl Polyclaw {
 }
 
 impl Drop for Polyclaw {
+    /// Stops polyclaw as a user would (SIGTERM, so it removes its children and containers),
+    /// and kills it only if it does not exit within ten seconds.
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        if matches!(self.child.try_wait(), Ok(None))
+            && self.terminate(Duration::from_secs(10)).is_err()
+        {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
     }
 }
 

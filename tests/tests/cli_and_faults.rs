@@ -238,3 +238,59 @@ fn import_turns_a_claude_desktop_file_into_a_working_config() -> Result<()> {
     );
     Ok(())
 }
+
+#[test]
+fn idle_servers_stop_and_unhealthy_ones_restart() -> Result<()> {
+    let config = TestConfig::new(
+        r#"
+[servers.idle]
+command = "{bin}/polyclaw-server-echo"
+idle_timeout = 1
+
+[servers.frozen]
+command = "{bin}/polyclaw-server-echo"
+health_interval = 0.5
+"#,
+    )?;
+    let polyclaw = Polyclaw::start(&config.path, &[])?;
+    let ops = json!([
+        {"op": "call_tool", "name": "idle__pid", "arguments": {}},
+        {"op": "call_tool", "name": "frozen__pid", "arguments": {}},
+        {"op": "call_tool", "name": "frozen__freeze", "arguments": {"ms": 8000}},
+        {"op": "sleep", "seconds": 2.5},
+        {"op": "call_tool", "name": "polyclaw__list_servers", "arguments": {}},
+        {"op": "call_tool", "name": "idle__pid", "arguments": {}},
+        {"op": "call_tool", "name": "frozen__pid", "arguments": {}},
+    ]);
+    let started = std::time::Instant::now();
+    let out = run_mcp_client(["--http", &polyclaw.url], &ops)?;
+    let idle_before = first_text(ok_result(&out[0], "call_tool")?).to_string();
+    let frozen_before = first_text(ok_result(&out[1], "call_tool")?).to_string();
+    let frozen = ok_result(&out[2], "call_tool")?;
+    ensure!(
+        frozen["isError"] == true,
+        "the frozen server was restarted under the call: {frozen}"
+    );
+    ensure!(
+        started.elapsed().as_secs() < 8,
+        "restarted before the freeze ended"
+    );
+    let servers = ok_result(&out[4], "call_tool")?["structuredContent"]["servers"].clone();
+    let idle = servers
+        .as_array()
+        .and_then(|s| s.iter().find(|s| s["name"] == "idle"))
+        .cloned()
+        .unwrap_or_default();
+    ensure!(
+        idle["status"] == "stopped",
+        "stopped after its idle timeout: {idle}"
+    );
+    let idle_after = first_text(ok_result(&out[5], "call_tool")?).to_string();
+    ensure!(idle_after != idle_before, "started again on the next use");
+    let frozen_after = first_text(ok_result(&out[6], "call_tool")?).to_string();
+    ensure!(
+        frozen_after != frozen_before,
+        "a new process serves after the restart"
+    );
+    Ok(())
+}

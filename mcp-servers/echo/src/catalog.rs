@@ -25,6 +25,7 @@ pub mod names {
     pub const ADD_TOOL: &str = "add_tool";
     pub const FAIL: &str = "fail";
     pub const FLAKY: &str = "flaky";
+    pub const FREEZE: &str = "freeze";
 }
 
 /// Arguments of `echo`.
@@ -119,6 +120,13 @@ pub struct FlakyArgs {
     pub failures: u32,
 }
 
+/// Arguments of `freeze`.
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct FreezeArgs {
+    /// How long the whole server stops responding, in milliseconds.
+    pub ms: u64,
+}
+
 /// Arguments of `fail`.
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct FailArgs {
@@ -194,6 +202,10 @@ pub fn builtin_tools() -> anyhow::Result<Vec<Tool>> {
         )?,
         tool::<FailArgs>(FAIL, "Returns a tool error result (isError true) with the message.")?
             .with_annotations(read_only),
+        tool::<FreezeArgs>(
+            FREEZE,
+            "Blocks the whole server (it answers nothing, not even pings) for `ms` milliseconds: for testing health checks.",
+        )?,
         tool::<FlakyArgs>(
             FLAKY,
             "Fails (error result) the first `failures` calls with the same `key`, then answers \"ok after N failures\": for testing retries.",
@@ -228,7 +240,7 @@ mod tests {
     #[test]
     fn builtin_tools_have_object_schemas_and_descriptions() -> anyhow::Result<()> {
         let tools = builtin_tools()?;
-        assert_eq!(tools.len(), 13);
+        assert_eq!(tools.len(), 14);
         for tool in &tools {
             assert!(
                 tool.description.is_some(),

@@ -108,6 +108,7 @@ impl ServerHandler for EchoServer {
             names::PID => tools::pid(),
             names::ENV => tools::env(parse(arguments)?),
             names::FAIL => tools::fail(parse(arguments)?),
+            names::FREEZE => tools::freeze(parse(arguments)?),
             names::FLAKY => tools::flaky(parse(arguments)?, &self.shared.flaky),
             names::PROGRESS => notify::progress(parse(arguments)?, &context).await,
             names::LOG => notify::log(parse(arguments)?, &self.shared, &context).await,

@@ -7,7 +7,7 @@ use rmcp::model::{CallToolResult, ContentBlock, JsonObject};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
-use crate::catalog::{AddArgs, EchoArgs, EnvArgs, FailArgs, FlakyArgs, SleepArgs};
+use crate::catalog::{AddArgs, EchoArgs, EnvArgs, FailArgs, FlakyArgs, FreezeArgs, SleepArgs};
 
 /// A successful result with one text block.
 pub fn text(text: impl Into<String>) -> CallToolResult {
@@ -79,6 +79,12 @@ pub fn env(args: EnvArgs) -> CallToolResult {
 }
 
 /// `fail`: an error result with the message.
+/// `freeze`: blocks the thread (the server runs on one thread, so everything stops).
+pub fn freeze(args: FreezeArgs) -> CallToolResult {
+    std::thread::sleep(Duration::from_millis(args.ms));
+    CallToolResult::success(vec![ContentBlock::text("thawed")])
+}
+
 /// `flaky`: fails until `failures` calls with the key have been made, then succeeds.
 pub fn flaky(
     args: FlakyArgs,

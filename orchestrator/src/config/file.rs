@@ -144,6 +144,14 @@ pub struct RawServer {
     /// Seconds a single request to this server may take (default 60).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout: Option<f64>,
+    /// Stop the server after this many seconds without a request (it starts again on the
+    /// next use). Default: never.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idle_timeout: Option<f64>,
+    /// Seconds between health pings of a running server (default 15); two missed pings in a
+    /// row restart it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health_interval: Option<f64>,
     /// `false` keeps the entry but never starts it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub enabled: Option<bool>,

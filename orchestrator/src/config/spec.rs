@@ -173,6 +173,12 @@ pub struct ServerSpec {
     pub enabled: bool,
     /// Free text for listings.
     pub description: Option<String>,
+    /// Stopped after this long without a request; `None`: never.
+    #[serde(skip)]
+    pub idle_timeout: Option<Duration>,
+    /// Time between health pings.
+    #[serde(skip)]
+    pub health_interval: Duration,
     /// Its secrets, resolved; never serialized.
     #[serde(skip)]
     pub secrets: Secrets,
@@ -547,6 +553,28 @@ pub fn validate(
             ServerSpec::DEFAULT_TIMEOUT
         }
     };
+    let idle_timeout = match raw.idle_timeout {
+        None => None,
+        Some(t) if t.is_finite() && t >= 1.0 && t <= 604_800.0 => Some(Duration::from_secs_f64(t)),
+        Some(t) => {
+            c.push(
+                at("idle_timeout"),
+                format!("{t} is not a number of seconds between 1 and 604800"),
+            );
+            None
+        }
+    };
+    let health_interval = match raw.health_interval {
+        None => Duration::from_secs(15),
+        Some(t) if t.is_finite() && (0.2..=3600.0).contains(&t) => Duration::from_secs_f64(t),
+        Some(t) => {
+            c.push(
+                at("health_interval"),
+                format!("{t} is not a number of seconds between 0.2 and 3600"),
+            );
+            Duration::from_secs(15)
+        }
+    };
     let issues = c.issues;
     if issues.len() > before {
         return None;
@@ -561,6 +589,8 @@ pub fn validate(
         description: raw.description.clone(),
         secrets: Secrets(secrets),
         secrets_as,
+        idle_timeout,
+        health_interval,
     })
 }
 

@@ -258,6 +258,7 @@ impl Mesh {
         let ds = self
             .server(server)
             .ok_or_else(|| Error::UnknownServer(server.to_string()))?;
+        let _in_use = ds.begin_use();
         let peer = ds.peer(crate::runtime::downstream::START_TIMEOUT).await?;
         let mut guard = self.relay.begin_call(server, ctx.client.clone());
         let timeout = ds.spec.timeout;

@@ -7,9 +7,10 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use rmcp::model::{
-    ClientCapabilities, Implementation, ProtocolVersion, RequestMetaObject, ServerCapabilities,
+    ClientCapabilities, ClientRequest, Implementation, PingRequest, ProtocolVersion,
+    RequestMetaObject, ServerCapabilities,
 };
-use rmcp::service::{Peer, RoleClient, RunningService, serve_client};
+use rmcp::service::{Peer, RoleClient, RunningService, ServiceError, serve_client};
 use rmcp::transport::StreamableHttpClientTransport;
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
 use tokio::sync::{mpsc, watch};
@@ -31,6 +32,10 @@ pub const START_TIMEOUT: Duration = Duration::from_secs(30);
 const MAX_ATTEMPTS: u32 = 6;
 /// A run at least this long resets the failure count.
 const HEALTHY_RUN: Duration = Duration::from_secs(30);
+/// How long a ping may take (at most; never longer than the health interval).
+const PING_TIMEOUT: Duration = Duration::from_secs(5);
+/// Missed pings in a row after which a server is restarted.
+const MAX_MISSED_PINGS: u32 = 2;
 
 /// Which list of a server changed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -114,6 +119,17 @@ async fn engine() -> Result<Arc<docker::Engine>, Error> {
         .cloned()
 }
 
+/// Ends a request's use of a server (see [`Downstream::begin_use`]).
+pub struct UseGuard(Arc<Downstream>);
+
+impl Drop for UseGuard {
+    fn drop(&mut self) {
+        let mut u = lock(&self.0.usage);
+        u.0 = Instant::now();
+        u.1 = u.1.saturating_sub(1);
+    }
+}
+
 /// The published state of a downstream server.
 #[derive(Clone, Default)]
 pub enum Status {
@@ -174,6 +190,8 @@ pub struct Downstream {
     stop: CancellationToken,
     events: mpsc::UnboundedSender<Event>,
     relay: Arc<Relay>,
+    /// When it last served a request (for the idle timeout), and requests in flight.
+    usage: Mutex<(Instant, usize)>,
 }
 
 impl std::fmt::Debug for Downstream {
@@ -211,7 +229,27 @@ impl Downstream {
             stop: parent.child_token(),
             events,
             relay,
+            usage: Mutex::new((Instant::now(), 0)),
         })
+    }
+
+    /// Marks a request to this server as begun; the guard marks it ended.
+    pub fn begin_use(self: &Arc<Self>) -> UseGuard {
+        {
+            let mut u = lock(&self.usage);
+            u.0 = Instant::now();
+            u.1 += 1;
+        }
+        UseGuard(Arc::clone(self))
+    }
+
+    /// Whether it has been idle (no request in flight) for longer than its idle timeout.
+    fn idle_expired(&self) -> bool {
+        let Some(ttl) = self.spec.idle_timeout else {
+            return false;
+        };
+        let u = lock(&self.usage);
+        u.1 == 0 && u.0.elapsed() >= ttl
     }
 
     /// The current status.
@@ -430,26 +468,74 @@ impl Downstream {
         child: Option<Owned>,
     ) -> Result<(), String> {
         let closer = service.cancellation_token();
+        let peer = service.peer().clone();
         let waiting = service.waiting();
         tokio::pin!(waiting);
-        tokio::select! {
-            _ = &mut waiting => {
-                let how = match child {
-                    Some(child @ Owned::Process(_)) => format!("its process exited ({})", child.stop().await),
-                    Some(child) => format!("its container ended ({})", child.stop().await),
-                    None => "the connection closed".to_string(),
-                };
-                Err(how)
-            }
-            () = self.stop.cancelled() => {
-                closer.cancel(); // closes stdin / ends the HTTP session
-                let _ = tokio::time::timeout(process::GRACE, &mut waiting).await;
-                if let Some(child) = child {
-                    let how = child.stop().await;
-                    tracing::info!(server = %self.spec.name, "stopped: {how}");
+        // Ticks ping the server and check its idle time: as often as the health interval
+        // asks, and often enough to notice an idle timeout within half of it.
+        let every = self
+            .spec
+            .idle_timeout
+            .map_or(self.spec.health_interval, |ttl| {
+                self.spec.health_interval.min(ttl / 2)
+            })
+            .max(Duration::from_millis(100));
+        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+        let mut last_ping = tokio::time::Instant::now();
+        let mut missed = 0u32;
+        let reason = loop {
+            tokio::select! {
+                _ = &mut waiting => {
+                    let how = match child {
+                        Some(child @ Owned::Process(_)) => format!("its process exited ({})", child.stop().await),
+                        Some(child) => format!("its container ended ({})", child.stop().await),
+                        None => "the connection closed".to_string(),
+                    };
+                    return Err(how);
                 }
+                () = self.stop.cancelled() => break None,
+                _ = tick.tick() => {
+                    if self.idle_expired() {
+                        break Some("idle");
+                    }
+                    if last_ping.elapsed() + every / 2 < self.spec.health_interval {
+                        continue;
+                    }
+                    last_ping = tokio::time::Instant::now();
+                    let ping = peer.send_request(ClientRequest::PingRequest(PingRequest::default()));
+                    match tokio::time::timeout(PING_TIMEOUT.min(self.spec.health_interval), ping).await {
+                        Ok(Ok(_)) => missed = 0,
+                        Ok(Err(ServiceError::McpError(_))) => missed = 0, // it answered
+                        _ => {
+                            missed += 1;
+                            tracing::warn!(server = %self.spec.name, missed, "health ping failed");
+                            if missed >= MAX_MISSED_PINGS {
+                                break Some("unhealthy");
+                            }
+                        }
+                    }
+                }
+            }
+        };
+        closer.cancel(); // closes stdin / ends the HTTP session
+        let _ = tokio::time::timeout(process::GRACE, &mut waiting).await;
+        let how = match child {
+            Some(child) => child.stop().await,
+            None => "disconnected".to_string(),
+        };
+        match reason {
+            None => {
+                tracing::info!(server = %self.spec.name, "stopped: {how}");
                 Ok(())
             }
+            Some("idle") => {
+                tracing::info!(server = %self.spec.name, "stopped after its idle timeout; it starts again on the next use ({how})");
+                Ok(())
+            }
+            Some(_) => Err(format!(
+                "it stopped answering health pings ({MAX_MISSED_PINGS} in a row, {:.1} s apart) and was restarted ({how})",
+                self.spec.health_interval.as_secs_f64()
+            )),
         }
     }
 

@@ -2,18 +2,102 @@
 //! stdout and stderr into one stream of 8-byte-header frames (bollard decodes the frames).
 //! Stdout bytes go on, unchanged, into a pipe the MCP client reads (it frames JSON-RPC by
 //! newline itself; frames do not align with lines); stderr is cut into lines and logged with
-//! the server's name. The pump ends when the container's output ends.
+//! the server's name. The pump ends when the container's output ends. The other half of the
+//! connection is the server's stdin ([`ContainerStdin`]).
 
 use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
 
 use bollard::container::LogOutput;
 use futures::{Stream, StreamExt};
-use tokio::io::{AsyncWriteExt, DuplexStream};
+use tokio::io::{AsyncWrite, AsyncWriteExt, DuplexStream};
 
 /// Capacity of the stdout pipe between the pump and the reader.
 pub const STDOUT_PIPE_BYTES: usize = 256 * 1024;
 /// Longest stderr line logged (longer ones are cut, the rest is dropped).
 pub const MAX_LOG_LINE: usize = 4096;
+
+/// What the server writes (its stdout): read it as a byte stream; EOF when the container ends.
+pub type ContainerStdout = DuplexStream;
+/// What the server reads (its stdin). `Send + Sync + Unpin` (rmcp wants a `Sync` writer).
+/// `shutdown()` sends EOF; dropping it does too (from a task on the current runtime).
+pub struct ContainerStdin {
+    // Never locked: `get_mut` gives access; the mutex only makes the writer `Sync`.
+    inner: std::sync::Mutex<Pin<Box<dyn AsyncWrite + Send>>>,
+}
+
+impl ContainerStdin {
+    pub(super) fn new(writer: Pin<Box<dyn AsyncWrite + Send>>) -> Self {
+        ContainerStdin {
+            inner: std::sync::Mutex::new(writer),
+        }
+    }
+
+    fn writer(&mut self) -> Pin<&mut (dyn AsyncWrite + Send)> {
+        self.inner
+            .get_mut()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .as_mut()
+    }
+}
+
+impl AsyncWrite for ContainerStdin {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        self.get_mut().writer().poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        self.get_mut().writer().poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        false
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        self.get_mut().writer().poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        self.get_mut().writer().poll_shutdown(cx)
+    }
+}
+
+impl std::fmt::Debug for ContainerStdin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ContainerStdin")
+    }
+}
+
+impl Drop for ContainerStdin {
+    fn drop(&mut self) {
+        // The attach connection stays open for stdout, so dropping the write half alone
+        // would not end the server's stdin: half-close it explicitly.
+        let mut writer = std::mem::replace(
+            self.inner
+                .get_mut()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+            Box::pin(tokio::io::sink()),
+        );
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                let _ = tokio::time::timeout(SHUTDOWN_BOUND, writer.shutdown()).await;
+            });
+        }
+    }
+}
+
+/// How long a dropped [`ContainerStdin`] may take to half-close the connection.
+const SHUTDOWN_BOUND: Duration = Duration::from_secs(5);
 
 /// bollard's attach output stream.
 pub type AttachOutput =

@@ -3,105 +3,22 @@
 //! output is lost), starts it, and hands back its stdout and stdin as byte streams.
 //! [`RunningContainer::stop`] ends it within a few seconds and removes it.
 
-use std::collections::HashMap;
-use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::task::{Context, Poll};
 use std::time::Duration;
 
-use bollard::models::{
-    ContainerCreateBody, ContainerState, HostConfig, HostConfigLogConfig, Mount as DockerMount,
-    MountType, MountVolumeOptions,
-};
+use bollard::models::ContainerState;
 use bollard::query_parameters::{
     AttachContainerOptions, CreateContainerOptions, StopContainerOptions, UploadToContainerOptions,
     WaitContainerOptions,
 };
 use futures::StreamExt;
-use tokio::io::{AsyncWrite, AsyncWriteExt, DuplexStream};
 use tokio::task::JoinHandle;
 
+use super::create::{container_name, create_body, create_error, secrets_tar};
 use super::spec::{ContainerSpec, SECRETS_DIR};
-use super::{Engine, attach, engine_error, is_status, labels};
+use super::{Engine, attach, engine_error, is_status};
 use crate::error::Error;
 
-/// What the server writes (its stdout): read it as a byte stream; EOF when the container ends.
-pub type ContainerStdout = DuplexStream;
-/// What the server reads (its stdin). `Send + Sync + Unpin` (rmcp wants a `Sync` writer).
-/// `shutdown()` sends EOF; dropping it does too (from a task on the current runtime).
-pub struct ContainerStdin {
-    // Never locked: `get_mut` gives access; the mutex only makes the writer `Sync`.
-    inner: std::sync::Mutex<Pin<Box<dyn AsyncWrite + Send>>>,
-}
-
-impl ContainerStdin {
-    fn new(writer: Pin<Box<dyn AsyncWrite + Send>>) -> Self {
-        ContainerStdin {
-            inner: std::sync::Mutex::new(writer),
-        }
-    }
-
-    fn writer(&mut self) -> Pin<&mut (dyn AsyncWrite + Send)> {
-        self.inner
-            .get_mut()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .as_mut()
-    }
-}
-
-impl AsyncWrite for ContainerStdin {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<std::io::Result<usize>> {
-        self.get_mut().writer().poll_write(cx, buf)
-    }
-
-    fn poll_write_vectored(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[std::io::IoSlice<'_>],
-    ) -> Poll<std::io::Result<usize>> {
-        self.get_mut().writer().poll_write_vectored(cx, bufs)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        false
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        self.get_mut().writer().poll_flush(cx)
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        self.get_mut().writer().poll_shutdown(cx)
-    }
-}
-
-impl std::fmt::Debug for ContainerStdin {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("ContainerStdin")
-    }
-}
-
-impl Drop for ContainerStdin {
-    fn drop(&mut self) {
-        // The attach connection stays open for stdout, so dropping the write half alone
-        // would not end the server's stdin: half-close it explicitly.
-        let mut writer = std::mem::replace(
-            self.inner
-                .get_mut()
-                .unwrap_or_else(std::sync::PoisonError::into_inner),
-            Box::pin(tokio::io::sink()),
-        );
-        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            runtime.spawn(async move {
-                let _ = tokio::time::timeout(CALL_BOUND, writer.shutdown()).await;
-            });
-        }
-    }
-}
+pub use super::attach::{ContainerStdin, ContainerStdout};
 
 /// How long [`RunningContainer::stop`] waits for an exit after stdin closed.
 pub const STDIN_GRACE: Duration = Duration::from_millis(500);
@@ -323,149 +240,4 @@ pub fn describe_state(state: &ContainerState) -> String {
         text.push_str(&format!(" ({error})"));
     }
     text
-}
-
-fn container_name(server: &str, instance: &str) -> String {
-    static SEQ: AtomicU64 = AtomicU64::new(0);
-    let n = SEQ.fetch_add(1, Ordering::Relaxed);
-    let clean: String = server
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-') {
-                c
-            } else {
-                '_'
-            }
-        })
-        .take(64)
-        .collect();
-    let short: String = instance.chars().take(8).collect();
-    format!("polyclaw-{clean}-{short}-{n}")
-}
-
-fn create_body(server: &str, instance: &str, spec: &ContainerSpec) -> ContainerCreateBody {
-    let h = &spec.hardening;
-    let mut mounts: Vec<DockerMount> = spec
-        .mounts
-        .iter()
-        .map(|m| DockerMount {
-            typ: Some(MountType::BIND),
-            source: Some(m.host.to_string_lossy().into_owned()),
-            target: Some(m.container.clone()),
-            read_only: Some(m.read_only),
-            ..Default::default()
-        })
-        .collect();
-    if !spec.secret_files.is_empty() {
-        // An anonymous volume, removed with the container: Docker 20.10 cannot upload into a
-        // tmpfs, nor into a read-only root; a volume can take files before the start.
-        mounts.push(DockerMount {
-            typ: Some(MountType::VOLUME),
-            target: Some(SECRETS_DIR.to_string()),
-            read_only: Some(false),
-            volume_options: Some(MountVolumeOptions {
-                no_copy: Some(true),
-                labels: Some(labels::container_labels(instance, server)),
-                ..Default::default()
-            }),
-            ..Default::default()
-        });
-    }
-    let mut tmpfs = HashMap::new();
-    if h.tmpfs_tmp_mb > 0 {
-        tmpfs.insert(
-            "/tmp".to_string(),
-            format!("rw,nosuid,nodev,size={}m,mode=1777", h.tmpfs_tmp_mb),
-        );
-    }
-    let memory = (h.memory_mb > 0).then(|| i64::try_from(h.memory_mb << 20).unwrap_or(i64::MAX));
-    #[allow(clippy::cast_possible_truncation)]
-    let nano_cpus = (h.cpus > 0.0).then(|| (h.cpus * 1e9).round() as i64);
-    let host_config = HostConfig {
-        network_mode: Some(h.network.mode().to_string()),
-        readonly_rootfs: Some(h.read_only_root),
-        tmpfs: (!tmpfs.is_empty()).then_some(tmpfs),
-        cap_drop: h.cap_drop_all.then(|| vec!["ALL".to_string()]),
-        security_opt: h
-            .no_new_privileges
-            .then(|| vec!["no-new-privileges".to_string()]),
-        memory,
-        memory_swap: memory,
-        nano_cpus,
-        pids_limit: (h.pids > 0).then_some(h.pids),
-        mounts: (!mounts.is_empty()).then_some(mounts),
-        // stdout is the MCP stream and may carry secrets: keep it off the engine's disk.
-        log_config: Some(HostConfigLogConfig {
-            typ: Some("none".to_string()),
-            config: None,
-        }),
-        ..Default::default()
-    };
-    ContainerCreateBody {
-        image: Some(spec.image.clone()),
-        cmd: (!spec.command.is_empty()).then(|| spec.command.clone()),
-        env: Some(spec.env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
-        user: h.user.clone(),
-        labels: Some(labels::container_labels(instance, server)),
-        open_stdin: Some(true),
-        stdin_once: Some(true),
-        attach_stdin: Some(true),
-        attach_stdout: Some(true),
-        attach_stderr: Some(true),
-        tty: Some(false),
-        host_config: Some(host_config),
-        ..Default::default()
-    }
-}
-
-fn create_error(server: &str, spec: &ContainerSpec, e: bollard::errors::Error) -> Error {
-    let image = &spec.image;
-    let reason = match &e {
-        bollard::errors::Error::DockerResponseServerError {
-            status_code: 404,
-            message,
-        } if message.contains("No such image") => format!(
-            "image `{image}` is not on this Docker engine, and nothing is pulled; build it: \
-             `polyclaw images build` for polyclaw's own servers, otherwise `docker build -t {image} DIR` \
-             or `docker load -i IMAGE.tar`"
-        ),
-        bollard::errors::Error::DockerResponseServerError {
-            status_code: 404,
-            message,
-        } => format!(
-            "Docker refused the container: {message}; check `servers.{server}` (network name?)"
-        ),
-        bollard::errors::Error::DockerResponseServerError {
-            status_code: 409,
-            message,
-        } => format!("Docker refused the container: {message}"),
-        _ => format!(
-            "cannot create its container: {}; is the Docker daemon running?",
-            super::error_chain(&e)
-        ),
-    };
-    Error::Unavailable {
-        server: server.to_string(),
-        reason,
-    }
-}
-
-/// A tar of the secret files: mode 0400 owned by the container's numeric user, or 0444 owned
-/// by root when the user is a name (its uid is unknown here).
-fn secrets_tar(spec: &ContainerSpec) -> std::io::Result<Vec<u8>> {
-    let (uid, gid, mode) = match spec.numeric_user() {
-        Some((uid, gid)) => (uid, gid, 0o400),
-        None => (0, 0, 0o444),
-    };
-    let mut builder = tar::Builder::new(Vec::new());
-    for (name, value) in &spec.secret_files {
-        let mut header = tar::Header::new_gnu();
-        header.set_size(value.len() as u64);
-        header.set_mode(mode);
-        header.set_uid(uid);
-        header.set_gid(gid);
-        header.set_entry_type(tar::EntryType::Regular);
-        builder.append_data(&mut header, name, value.as_bytes())?;
-    }
-    builder.into_inner()
 }

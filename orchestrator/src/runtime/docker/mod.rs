@@ -6,12 +6,15 @@
 //! - `labels`: the `io.polyclaw.*` labels and this process's [`labels::instance_id`].
 //! - `spec`: [`ContainerSpec`] and [`Hardening`] (hardened by default).
 //! - `container`: [`run_stdio`] → a [`RunningContainer`] plus its stdout/stdin byte streams.
-//! - `attach`: splits the attach stream into stdout bytes and logged stderr lines.
+//! - `create`: the container body (hardening as `HostConfig`), name and secrets tar.
+//! - `attach`: splits the attach stream into stdout bytes and logged stderr lines; the
+//!   server's stdin writer.
 //! - `build`: [`build_scratch_image`], a `FROM scratch` image around one static binary.
 
 pub mod attach;
 pub mod build;
 pub mod container;
+mod create;
 pub mod engine;
 pub mod labels;
 pub mod spec;
