@@ -555,7 +555,9 @@ pub fn validate(
     };
     let idle_timeout = match raw.idle_timeout {
         None => None,
-        Some(t) if t.is_finite() && t >= 1.0 && t <= 604_800.0 => Some(Duration::from_secs_f64(t)),
+        Some(t) if t.is_finite() && (1.0..=604_800.0).contains(&t) => {
+            Some(Duration::from_secs_f64(t))
+        }
         Some(t) => {
             c.push(
                 at("idle_timeout"),
