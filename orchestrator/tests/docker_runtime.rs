@@ -72,29 +72,10 @@ async fn echo_image(engine: &Engine) {
 }
 
 fn build_static_echo() -> PathBuf {
+    // The same build `polyclaw images build` makes, so both share target/static.
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let status = std::process::Command::new(cargo)
-        .current_dir(&root)
-        .env("RUSTFLAGS", "-C target-feature=+crt-static")
-        .args([
-            "build",
-            "--release",
-            "--quiet",
-            "-p",
-            "polyclaw-server-echo",
-            "--target",
-            "x86_64-unknown-linux-gnu",
-            "--target-dir",
-            "target/static",
-        ])
-        .status()
-        .expect("cannot run cargo");
-    assert!(
-        status.success(),
-        "the static build of the echo server failed"
-    );
-    root.join("target/static/x86_64-unknown-linux-gnu/release/polyclaw-server-echo")
+    polyclaw::commands::images::build_static(&root, "polyclaw-server-echo")
+        .unwrap_or_else(|e| panic!("the static build of the echo server failed: {e}"))
 }
 
 /// Captured log output (all tests share one subscriber).

@@ -74,6 +74,8 @@ pub fn build_static(source: &Path, package: &str) -> Result<PathBuf, Error> {
         .arg("--target-dir")
         .arg(&target_dir)
         .env("RUSTFLAGS", "-C target-feature=+crt-static")
+        .env("CARGO_PROFILE_RELEASE_STRIP", "symbols")
+        .env("CARGO_PROFILE_RELEASE_DEBUG", "false")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .output()

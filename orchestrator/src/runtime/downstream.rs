@@ -621,15 +621,6 @@ impl Downstream {
                     .map_err(|e| format!("starting the container failed: {e}"))?
                     .map_err(redact)?;
                 let stdout = super::tap::spawn(self.spec.name.clone(), stdout, self.relay.clone());
-                // rmcp holds its writer across awaits by reference, so it must be Sync; the
-                // attach writer is not: bridge it through a pipe that closes it at EOF.
-                let (stdin_for_rmcp, mut to_container) = tokio::io::duplex(64 * 1024);
-                let mut container_stdin = stdin;
-                tokio::spawn(async move {
-                    let _ = tokio::io::copy(&mut to_container, &mut container_stdin).await;
-                    let _ = tokio::io::AsyncWriteExt::shutdown(&mut container_stdin).await;
-                });
-                let stdin = stdin_for_rmcp;
                 let owned = Owned::Container(running, engine);
                 match tokio::time::timeout(START_TIMEOUT, serve_client(handler, (stdout, stdin)))
                     .await
