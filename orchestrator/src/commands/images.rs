@@ -18,6 +18,8 @@ pub const OWN_SERVERS: &[(&str, &str)] = &[
     ("polyclaw-server-http", "polyclaw/http"),
     ("polyclaw-server-memory", "polyclaw/memory"),
     ("polyclaw-server-echo", "polyclaw/echo"),
+    // polyclaw itself, for compose/: built only when asked for (`--only polyclaw`).
+    ("polyclaw", "polyclaw/polyclaw"),
 ];
 
 /// The image tag every build gets.
