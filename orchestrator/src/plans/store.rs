@@ -158,7 +158,8 @@ mod tests {
     #[test]
     fn civil_dates() {
         assert_eq!(civil(0), (1970, 1, 1, 0, 0, 0));
-        assert_eq!(civil(1_795_000_000), (2026, 11, 19, 8, 26, 40));
+        assert_eq!(civil(1_795_000_000), (2026, 11, 18, 11, 6, 40));
+        assert_eq!(civil(951_782_400), (2000, 2, 29, 0, 0, 0));
     }
 
     #[test]
