@@ -322,8 +322,9 @@ struct Transport {
 ///
 /// # Errors
 /// When a process does not come up or a call fails.
-async fn p1_p2_stdio(bins: &Bins, plan: &Plan) -> Result<(Vec<Transport>, Figure)> {
+async fn p1_p2_stdio(bins: &Bins, plan: &Plan) -> Result<(Vec<Transport>, Figure, String)> {
     let config = Config::echo_servers(bins, 1)?;
+    let mut cpu_detail = String::new();
     let mut transports = Vec::new();
     let mut p2 = Figure {
         measured: true,
@@ -366,11 +367,92 @@ async fn p1_p2_stdio(bins: &Bins, plan: &Plan) -> Result<(Vec<Transport>, Figure
         if i == 0 {
             eprintln!("bench: P2 stdio");
             p2 = p2_levels(plan, (&dp, &dparams), (&mp, &mparams)).await?;
+            let behind = downstream_pid(&mp).await?;
+            let direct_pid = direct.proc.pid().context("the echo server exited")?;
+            let mesh_pid = mesh.proc.pid().context("polyclaw exited")?;
+            let mut cpu = String::from(
+                "\n#### Where the time goes: CPU and context switches per call (stdio)\n\n\
+                 One extra round per side, summed over each process's threads \
+                 (`/proc/PID/task/*/schedstat` and `ctxt_switches`). A cell is CPU µs per call \
+                 (context switches per call).\n\n\
+                 | load | side | client (bench) | polyclaw | echo server | all |\n|---|---|---|---|---|---|\n",
+            );
+            let in_flight = plan.p2.iter().map(|&(f, _)| f).max().unwrap_or(1);
+            for load in [
+                Load::Sequential(plan.p1_stdio),
+                Load::Concurrent {
+                    in_flight,
+                    calls: plan.p1_stdio * 2,
+                },
+            ] {
+                let d = accounted(&dp, &dparams, load, &[std::process::id(), direct_pid]).await?;
+                let m =
+                    accounted(&mp, &mparams, load, &[std::process::id(), mesh_pid, behind]).await?;
+                let name = match load {
+                    Load::Sequential(_) => "1 in flight".to_owned(),
+                    Load::Concurrent { in_flight, .. } => format!("{in_flight} in flight"),
+                };
+                let _ = writeln!(
+                    cpu,
+                    "| {name} | direct | {} | — | {} | {} |",
+                    fmt_cpu(d[0]),
+                    fmt_cpu(d[1]),
+                    fmt_cpu(d[0].plus(d[1]))
+                );
+                let _ = writeln!(
+                    cpu,
+                    "| {name} | through polyclaw | {} | {} | {} | {} |",
+                    fmt_cpu(m[0]),
+                    fmt_cpu(m[1]),
+                    fmt_cpu(m[2]),
+                    fmt_cpu(m[0].plus(m[1]).plus(m[2]))
+                );
+                p2.numbers.extend([d[0].cpu_us, m[1].cpu_us]);
+            }
+            cpu_detail = cpu;
         }
         mesh.close().await?;
         direct.close().await?;
     }
-    Ok((transports, p2))
+    Ok((transports, p2, cpu_detail))
+}
+
+/// The pid of the (single) server behind polyclaw, from `polyclaw__list_servers`.
+async fn downstream_pid(peer: &Peer<RoleClient>) -> Result<u32> {
+    let params =
+        CallToolRequestParams::new("polyclaw__list_servers").with_arguments(args(json!({}))?);
+    let result = call(peer, params).await?;
+    let pid = result
+        .structured_content
+        .as_ref()
+        .and_then(|v| v["servers"][0]["pid"].as_u64())
+        .context("polyclaw__list_servers gave no pid")?;
+    Ok(u32::try_from(pid)?)
+}
+
+/// One round of `load`, returning each process's CPU use per call over it.
+async fn accounted(
+    peer: &Peer<RoleClient>,
+    params: &[CallToolRequestParams],
+    load: Load,
+    pids: &[u32],
+) -> Result<Vec<procs::CpuUse>> {
+    let calls = match load {
+        Load::Sequential(calls) | Load::Concurrent { calls, .. } => calls,
+    };
+    let before = pids
+        .iter()
+        .map(|&p| procs::CpuUse::of(p))
+        .collect::<Result<Vec<_>>>()?;
+    round(peer, params, load).await?;
+    pids.iter()
+        .zip(before)
+        .map(|(&p, b)| Ok(procs::CpuUse::of(p)?.since(b).per(calls)))
+        .collect()
+}
+
+fn fmt_cpu(c: procs::CpuUse) -> String {
+    format!("{} ({:.1})", fmt_us(c.cpu_us), c.switches)
 }
 
 /// P1 over Streamable HTTP: the client → `polyclaw-server-echo --http` vs the client →
@@ -408,7 +490,7 @@ async fn p1_http(bins: &Bins, plan: &Plan) -> Result<Transport> {
 /// # Errors
 /// When a measurement fails.
 pub async fn p1_and_p2(bins: &Bins, plan: &Plan) -> Result<(Figure, Figure)> {
-    let (mut transports, p2) = p1_p2_stdio(bins, plan).await?;
+    let (mut transports, p2, cpu_detail) = p1_p2_stdio(bins, plan).await?;
     transports.push(p1_http(bins, plan).await?);
     let mut fig = Figure {
         measured: true,
@@ -419,7 +501,9 @@ pub async fn p1_and_p2(bins: &Bins, plan: &Plan) -> Result<(Figure, Figure)> {
          Direct: the client calls `echo` on the echo server. Through polyclaw: the same client \
          calls `echo__echo` on `polyclaw serve`, which forwards it to the same echo server over \
          stdio. Each cell is the median over rounds; \"added\" is the median of the per-round \
-         differences (polyclaw − direct) of that percentile.\n\n\
+         differences (polyclaw − direct) of that percentile (none for p99 and max: on a shared \
+         machine they are preemptions, which pair badly); the last column of \"added\" is \
+         calls/s through polyclaw ÷ direct.\n\n\
          | transport | side | p50 | p95 | p99 | max | calls/s |\n|---|---|---|---|---|---|---|\n",
     );
     let mut rounds_text = String::new();
@@ -428,23 +512,16 @@ pub async fn p1_and_p2(bins: &Bins, plan: &Plan) -> Result<(Figure, Figure)> {
             bail!("P1 {}: no rounds", t.label);
         };
         let added = |f: fn(&Summary) -> f64| t.paired.added(f).unwrap_or(f64::NAN);
-        let (a50, a95, a99, amax) = (
-            added(|s| s.p50),
-            added(|s| s.p95),
-            added(|s| s.p99),
-            added(|s| s.max),
-        );
+        let (a50, a95) = (added(|s| s.p50), added(|s| s.p95));
         let rate = t.paired.ratio(|s| s.per_sec).unwrap_or(f64::NAN);
         detail.push_str(&detail_line(&t.label, "direct", &d));
         detail.push_str(&detail_line(&t.label, "through polyclaw", &m));
         let _ = writeln!(
             detail,
-            "| {} | **added** | **{}** | {} | {} | {} | ×{rate:.2} |",
+            "| {} | **added** | **{}** | {} | — | — | ×{rate:.2} |",
             t.label,
             fmt_added(a50),
             fmt_added(a95),
-            fmt_added(a99),
-            fmt_added(amax)
         );
         let _ = writeln!(
             rounds_text,
@@ -488,6 +565,7 @@ pub async fn p1_and_p2(bins: &Bins, plan: &Plan) -> Result<(Figure, Figure)> {
         "\n{} rounds per side, {} calls per round (HTTP: {}), after {} warm-up calls.\n\n{rounds_text}",
         plan.rounds, plan.p1_stdio, plan.p1_http, plan.warmup
     );
+    detail.push_str(&cpu_detail);
     fig.detail = Some(detail);
     Ok((fig, p2))
 }

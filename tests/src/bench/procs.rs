@@ -246,6 +246,77 @@ impl Drop for Proc {
     }
 }
 
+/// CPU time and context switches of a process so far, summed over its threads.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct CpuUse {
+    /// Time on a CPU, in µs (`/proc/PID/task/*/schedstat`).
+    pub cpu_us: f64,
+    /// Context switches, voluntary and not (`/proc/PID/task/*/status`).
+    pub switches: f64,
+}
+
+impl CpuUse {
+    /// Reads it for `pid`. Threads that ended before the call are not counted, so take
+    /// differences between two reads of long-lived processes only.
+    ///
+    /// # Errors
+    /// When the process is gone.
+    pub fn of(pid: u32) -> Result<Self> {
+        let mut total = Self::default();
+        let tasks = std::fs::read_dir(format!("/proc/{pid}/task"))
+            .with_context(|| format!("cannot list threads of {pid}"))?;
+        for task in tasks.flatten() {
+            let dir = task.path();
+            // A thread may end between listing and reading: skip it.
+            if let Ok(stat) = std::fs::read_to_string(dir.join("schedstat"))
+                && let Some(ns) = stat
+                    .split_whitespace()
+                    .next()
+                    .and_then(|v| v.parse::<f64>().ok())
+            {
+                total.cpu_us += ns / 1000.0;
+            }
+            if let Ok(status) = std::fs::read_to_string(dir.join("status")) {
+                total.switches += status
+                    .lines()
+                    .filter(|l| l.contains("ctxt_switches:"))
+                    .filter_map(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+                    .sum::<f64>();
+            }
+        }
+        Ok(total)
+    }
+
+    /// What was used between `before` and `self`.
+    #[must_use]
+    pub fn since(self, before: Self) -> Self {
+        Self {
+            cpu_us: self.cpu_us - before.cpu_us,
+            switches: self.switches - before.switches,
+        }
+    }
+
+    /// Divided by a number of calls.
+    #[must_use]
+    pub fn per(self, calls: usize) -> Self {
+        #[expect(clippy::cast_precision_loss, reason = "call counts are small")]
+        let n = calls.max(1) as f64;
+        Self {
+            cpu_us: self.cpu_us / n,
+            switches: self.switches / n,
+        }
+    }
+
+    /// Both added up.
+    #[must_use]
+    pub fn plus(self, other: Self) -> Self {
+        Self {
+            cpu_us: self.cpu_us + other.cpu_us,
+            switches: self.switches + other.switches,
+        }
+    }
+}
+
 /// A process and an rmcp client connected to it.
 pub struct Served {
     /// The client.
