@@ -408,6 +408,17 @@ async fn p1_p2_stdio(bins: &Bins, plan: &Plan) -> Result<(Vec<Transport>, Figure
                     fmt_cpu(m[0].plus(m[1]).plus(m[2]))
                 );
                 p2.numbers.extend([d[0].cpu_us, m[1].cpu_us]);
+                p2.rows.push(row(
+                    "P2",
+                    format!("CPU per call, {name}: polyclaw alone / the whole direct path (client + echo)"),
+                    format!(
+                        "{} / {} ({:.1} / {:.1} context switches)",
+                        fmt_us(m[1].cpu_us),
+                        fmt_us(d[0].plus(d[1]).cpu_us),
+                        m[1].switches,
+                        d[0].plus(d[1]).switches
+                    ),
+                ));
             }
             cpu_detail = cpu;
         }
@@ -649,14 +660,16 @@ async fn p2_levels(
     Ok(fig)
 }
 
-const NOT_YET: &str = "not measurable yet";
+const NOT_YET: &str = "not measured yet";
 
-fn not_yet(figure: &str, what: &str, missing: &str) -> Figure {
+/// A row for a figure the harness cannot measure yet: `needs` names what it waits for,
+/// `function` where the measurement goes.
+fn not_yet(figure: &str, what: &str, needs: &str, function: &str) -> Figure {
     Figure {
         rows: vec![Row {
             figure: figure.to_owned(),
             what: what.to_owned(),
-            measured: format!("{NOT_YET} ({missing} not built)"),
+            measured: format!("{NOT_YET}: needs {needs}; goes in `{function}`"),
             target: "—".to_owned(),
             verdict: NOT_YET.to_owned(),
         }],
@@ -675,7 +688,8 @@ pub fn p3_container_start(_bins: &Bins, _plan: &Plan) -> Figure {
     not_yet(
         "P3",
         "container create → first `tools/list` (cold / warm pool)",
-        "Docker runtime",
+        "the Docker runtime (issue 3) and its warm pool",
+        "p3_container_start",
     )
 }
 
@@ -688,7 +702,8 @@ pub fn p4_generated_server(_bins: &Bins, _plan: &Plan) -> Figure {
     not_yet(
         "P4",
         "generated `command` server: spec → first good call",
-        "server generation",
+        "server generation (issue 5)",
+        "p4_generated_server",
     )
 }
 
@@ -701,7 +716,8 @@ pub fn p5_dag_overhead(_bins: &Bins, _plan: &Plan) -> Figure {
     not_yet(
         "P5",
         "100-step DAG of echo calls: wall ÷ critical-path ideal (target ≤ 1.05)",
-        "planner executor",
+        "the planner's executor (issue 4)",
+        "p5_dag_overhead",
     )
 }
 

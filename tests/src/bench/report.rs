@@ -23,6 +23,17 @@ pub struct Machine {
     pub commit: String,
     /// `rustc -V`.
     pub rustc: String,
+    /// Load averages when the run started and ended (other tenants show up here).
+    pub load: String,
+}
+
+/// `/proc/loadavg`'s 1, 5 and 15-minute averages.
+#[must_use]
+pub fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg").map_or_else(
+        |_| "unknown".to_owned(),
+        |l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "),
+    )
 }
 
 /// Runs a program and returns its trimmed stdout, or `None` if it failed or took over 10 s.
@@ -42,8 +53,9 @@ async fn output(program: &str, args: &[&str], dir: &Path) -> Option<String> {
 }
 
 impl Machine {
-    /// Finds out; every field falls back to "unknown" (Docker to "none").
-    pub async fn probe(workspace: &Path) -> Self {
+    /// Finds out; every field falls back to "unknown" (Docker to "none"). `load_at_start` is
+    /// [`load_average`] when the run started.
+    pub async fn probe(workspace: &Path, load_at_start: &str) -> Self {
         let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
         let cpu = cpuinfo
             .lines()
@@ -90,6 +102,7 @@ impl Machine {
         let rustc = output("rustc", &["-V"], workspace)
             .await
             .unwrap_or_else(unknown);
+        let load = format!("{load_at_start} at start, {} at end", load_average());
         Self {
             cpu,
             cores,
@@ -98,6 +111,7 @@ impl Machine {
             date,
             commit,
             rustc,
+            load,
         }
     }
 }
@@ -120,7 +134,8 @@ pub fn render(machine: &Machine, plan: &Plan, figures: &[Figure], took: Duration
         "## Machine\n\n\
          | | |\n|---|---|\n\
          | CPU | {} |\n| cores | {} |\n| kernel | {} |\n| Docker | {} |\n\
-         | date | {} |\n| commit | {} |\n| rustc | {} |\n| mode | {} ({} rounds per side; whole run {:.0} s) |\n\n",
+         | date | {} |\n| commit | {} |\n| rustc | {} |\n| load average (1/5/15 min) | {} |\n\
+         | mode | {} ({} rounds per side; whole run {:.0} s) |\n\n",
         machine.cpu,
         machine.cores,
         machine.kernel,
@@ -128,6 +143,7 @@ pub fn render(machine: &Machine, plan: &Plan, figures: &[Figure], took: Duration
         machine.date,
         machine.commit,
         machine.rustc,
+        machine.load,
         if plan.quick {
             "`--quick` (smoke run: figures are indicative only)"
         } else {

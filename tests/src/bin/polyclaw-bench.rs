@@ -66,9 +66,14 @@ async fn run(options: Options, workspace: PathBuf) -> Result<()> {
         Plan::full()
     };
     let target = target_dir();
+    // On SIGINT or SIGTERM the measurement is dropped, and with it every child (see
+    // `bench::procs::Proc`), before the process exits.
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("cannot watch SIGTERM")?;
     let outcome = tokio::select! {
         outcome = bench::run(&workspace, &target, &plan) => outcome?,
         _ = tokio::signal::ctrl_c() => bail!("interrupted"),
+        _ = terminate.recv() => bail!("terminated"),
     };
     let mut stdout = std::io::stdout().lock();
     stdout.write_all(outcome.document.as_bytes())?;
