@@ -262,7 +262,6 @@ health_interval = 0.5
         {"op": "call_tool", "name": "idle__pid", "arguments": {}},
         {"op": "call_tool", "name": "frozen__pid", "arguments": {}},
     ]);
-    let started = std::time::Instant::now();
     let out = run_mcp_client(["--http", &polyclaw.url], &ops)?;
     let idle_before = first_text(ok_result(&out[0], "call_tool")?).to_string();
     let frozen_before = first_text(ok_result(&out[1], "call_tool")?).to_string();
@@ -271,10 +270,7 @@ health_interval = 0.5
         frozen["isError"] == true,
         "the frozen server was restarted under the call: {frozen}"
     );
-    ensure!(
-        started.elapsed().as_secs() < 8,
-        "restarted before the freeze ended"
-    );
+    // (Had it not been restarted, the freeze would have ended after 8 s with "thawed".)
     let servers = ok_result(&out[4], "call_tool")?["structuredContent"]["servers"].clone();
     let idle = servers
         .as_array()
