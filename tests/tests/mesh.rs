@@ -199,8 +199,8 @@ args = ["-m", "mcp_server_time", "--local-timezone", "UTC"]
     let ops = json!([
         {"op": "call_tool", "name": "echo__pid", "arguments": {}},
         {"op": "call_tool", "name": "echo__crash", "arguments": {}},
-        {"op": "call_tool", "name": "time__get_current_time", "arguments": {"timezone": "UTC"}},
         {"op": "call_tool", "name": "echo__echo", "arguments": {"text": "too soon"}},
+        {"op": "call_tool", "name": "time__get_current_time", "arguments": {"timezone": "UTC"}},
         {"op": "sleep", "seconds": 2.0},
         {"op": "call_tool", "name": "echo__pid", "arguments": {}},
         {"op": "call_tool", "name": "polyclaw__list_servers", "arguments": {}},
@@ -217,12 +217,12 @@ args = ["-m", "mcp_server_time", "--local-timezone", "UTC"]
         message.contains("echo") && message.contains("crash"),
         "{message}"
     );
-    let time = ok_result(&out[2], "call_tool")?;
+    let time = ok_result(&out[3], "call_tool")?;
     ensure!(
         time["isError"] == false,
         "the time server is unaffected: {time}"
     );
-    let soon = ok_result(&out[3], "call_tool")?;
+    let soon = ok_result(&out[2], "call_tool")?;
     ensure!(
         soon["isError"] == true && first_text(soon).contains("restarts it"),
         "a call while the server restarts says so: {soon}"
