@@ -148,16 +148,7 @@ pub async fn run(config: &Config, file: &Path, json: bool) -> Result<ExitCode, E
         }
         Ok(r) => r?,
     };
-    let record = store::RunRecord {
-        id: store::new_run_id(),
-        started_at: std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0),
-        goal: plan.goal.clone(),
-        plan: serde_json::to_value(&outcome.plan).unwrap_or_default(),
-        report: serde_json::to_value(&outcome.report).unwrap_or_default(),
-    };
+    let record = store::RunRecord::new(plan.goal.clone(), &outcome);
     match store::save(&dir, &record) {
         Ok(path) => eprintln!("run {} kept in {}", record.id, path.display()),
         Err(e) => eprintln!("warning: the run was not kept: {e}"),

@@ -154,16 +154,7 @@ async fn run_validated(mesh: &Arc<Mesh>, v: &Validated, ctx: &CallContext) -> Ca
         Ok(o) => o,
         Err(e) => return failure(e.to_string()),
     };
-    let record = store::RunRecord {
-        id: store::new_run_id(),
-        started_at: std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0),
-        goal: v.plan.goal.clone(),
-        plan: serde_json::to_value(&outcome.plan).unwrap_or_default(),
-        report: serde_json::to_value(&outcome.report).unwrap_or_default(),
-    };
+    let record = store::RunRecord::new(v.plan.goal.clone(), &outcome);
     let kept =
         store::save(&store::state_dir(&mesh.plans), &record).map_err(|e: Error| e.to_string());
     let ok = outcome.report.status == RunStatus::Succeeded;

@@ -27,6 +27,23 @@ pub struct RunRecord {
     pub report: Value,
 }
 
+impl RunRecord {
+    /// A record of a run that ends now, under a new id.
+    #[must_use]
+    pub fn new(goal: Option<String>, outcome: &super::executor::RunOutcome) -> Self {
+        Self {
+            id: new_run_id(),
+            started_at: SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0),
+            goal,
+            plan: serde_json::to_value(&outcome.plan).unwrap_or_default(),
+            report: serde_json::to_value(&outcome.report).unwrap_or_default(),
+        }
+    }
+}
+
 /// The folder runs are kept in.
 #[must_use]
 pub fn state_dir(config: &PlansConfig) -> PathBuf {
