@@ -72,6 +72,48 @@ pub enum Command {
     /// Build container images of polyclaw's own MCP servers (no registry needed).
     #[command(subcommand)]
     Images(ImagesCommand),
+    /// Make a new MCP server from a template and a spec: validate, render, build an image,
+    /// prove it in quarantine against the spec's examples, and register it.
+    Generate(GenerateArgs),
+    /// List the templates servers can be generated from.
+    #[command(subcommand)]
+    Templates(TemplatesCommand),
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Stages (one progress line each on stderr):
+  validate    the spec against the template's JSON Schema, every problem with its path
+  render      the template's files (minijinja) and the binaries its recipe names
+  build       the image, through the Docker Engine API (labels: template, spec SHA-256, time)
+  quarantine  the image run hardened: no network, no secrets, memory/CPU/pids limits
+  contract    tools/list must match the spec; every example must give its expected text
+  register    kept under <state dir>/generated/NAME.toml, loaded at every start
+  hot-add     a running `polyclaw serve` with the same state folder adds it within 2 s
+
+Any failure removes the image, the container and the registration, and says which stage
+failed and why. Example: polyclaw generate --template command --spec templates/command/example.yaml")]
+pub struct GenerateArgs {
+    /// The template (`polyclaw templates list`), e.g. `command`.
+    #[arg(long, short = 't', value_name = "NAME")]
+    pub template: String,
+    /// The spec: YAML or JSON with name, description, tools and examples (the template's
+    /// schema: `polyclaw templates list --json`).
+    #[arg(long, short = 's', value_name = "FILE")]
+    pub spec: PathBuf,
+    /// Print the outcome as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TemplatesCommand {
+    /// List the templates with what each is for.
+    List {
+        /// Print JSON, with each template's spec schema.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -167,6 +209,12 @@ pub enum ServersCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Remove a generated server: its registration and its image (servers from the config
+    /// file are removed by editing the file).
+    Remove {
+        /// The server's name.
+        name: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -187,6 +235,15 @@ pub enum ToolsCommand {
         /// Print the raw JSON result.
         #[arg(long)]
         json: bool,
+    },
+    /// Accept the changed definition of tools that polyclaw blocked (`[security] tool_drift`).
+    ///
+    /// A running polyclaw picks the approval up on the tool's next call.
+    Approve {
+        /// The server, as named in the config.
+        server: String,
+        /// Its tools, as the server names them (no prefix); none: every tool of the server.
+        tools: Vec<String>,
     },
 }
 

@@ -57,6 +57,14 @@ pub enum Error {
         "no tool named `{0}`; `polyclaw tools list` (or the `polyclaw__find_tools` tool) shows what exists"
     )]
     UnknownTool(String),
+    /// A tool whose definition changed since first seen, not yet approved.
+    #[error("tool `{tool}` is blocked: {reason}")]
+    ToolBlocked {
+        /// Its exposed name.
+        tool: String,
+        /// What changed and how to approve it.
+        reason: String,
+    },
     /// A server could not be started or reached.
     #[error("server `{server}` is unavailable: {reason}")]
     Unavailable {
@@ -103,6 +111,17 @@ pub enum Error {
     /// A plan could not be made or run.
     #[error("{0}")]
     Planning(String),
+    /// Generating a server failed at one stage; nothing of it was left behind (no image, no
+    /// container, no registration).
+    #[error("generating server `{server}` failed at stage `{stage}`: {message}")]
+    Generate {
+        /// The server's name from the spec (or `?` when the spec has none).
+        server: String,
+        /// The stage: validate, render, build, quarantine, contract, register, hot-add.
+        stage: &'static str,
+        /// What went wrong and what to do (build log tail, failing example).
+        message: String,
+    },
     /// Bad arguments to one of polyclaw's own tools or commands.
     #[error("{0}")]
     InvalidInput(String),

@@ -8,11 +8,12 @@
 //!
 //! Layout: `config` (polyclaw.toml → validated specs), `registry` (names, merged catalog),
 //! `runtime` (processes, connections, supervision), `mesh` (the front door and its
-//! transports), `commands` (what the CLI does). The binary only parses arguments and calls in.
+//! transports), `generate` (templates → tested, isolated new servers), `commands` (what the CLI does). The binary only parses arguments and calls in.
 
 pub mod commands;
 pub mod config;
 pub mod error;
+pub mod generate;
 pub mod mesh;
 pub mod plans;
 pub mod registry;

@@ -73,6 +73,9 @@ impl From<cli::Cli> for polyclaw::commands::Invocation {
             cli::Command::Tools(cli::ToolsCommand::Call { name, args, json }) => {
                 Action::ToolsCall { name, args, json }
             }
+            cli::Command::Tools(cli::ToolsCommand::Approve { server, tools }) => {
+                Action::ToolsApprove { server, tools }
+            }
             cli::Command::Import(a) => Action::Import {
                 file: a.file,
                 output: a.output,
@@ -101,6 +104,17 @@ impl From<cli::Cli> for polyclaw::commands::Invocation {
                 Action::ImagesBuild { only, source }
             }
             cli::Command::Runs(cli::RunsCommand::Show { id }) => Action::RunsShow { id },
+            cli::Command::Generate(a) => Action::Generate {
+                template: a.template,
+                spec: a.spec,
+                json: a.json,
+            },
+            cli::Command::Servers(cli::ServersCommand::Remove { name }) => {
+                Action::ServersRemove { name }
+            }
+            cli::Command::Templates(cli::TemplatesCommand::List { json }) => {
+                Action::TemplatesList { json }
+            }
         };
         Self {
             config: cli.config,

@@ -99,6 +99,11 @@ impl Polyclaw {
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .env("RUST_LOG", "polyclaw=debug,info")
+            // State (runs, tool pins) beside the config, not in the user's home.
+            .env(
+                "XDG_STATE_HOME",
+                config.parent().unwrap_or(Path::new(".")).join("state"),
+            )
             .spawn()
             .context("cannot start polyclaw")?;
         let log = Arc::new(Mutex::new(String::new()));

@@ -2,6 +2,7 @@
 //! meets: a server that cannot start, a server that is too slow, a remote HTTP server.
 
 use std::process::Command;
+use std::time::Duration;
 
 use anyhow::{Result, ensure};
 use polyclaw_tests::python::run_mcp_client;
@@ -128,6 +129,19 @@ command = "{bin}/polyclaw-server-echo"
         started.elapsed().as_secs() < 25,
         "the deadline cut the call short"
     );
+    // The server was told to stop working on it (notifications/cancelled reached it).
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !polyclaw
+        .log
+        .lock()
+        .is_ok_and(|l| l.contains("sleep cancelled by the client"))
+    {
+        ensure!(
+            std::time::Instant::now() < deadline,
+            "the timed-out request was cancelled at the server"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
     Ok(())
 }
 

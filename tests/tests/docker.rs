@@ -291,3 +291,189 @@ command = "{bin}/polyclaw-server-echo"
     }
     Ok(())
 }
+
+/// Names of the networks polyclaw made (labelled as its own).
+fn managed_networks() -> Result<Vec<String>> {
+    let out = Command::new("docker")
+        .args([
+            "network",
+            "ls",
+            "--filter",
+            "label=io.polyclaw.managed=true",
+            "--format",
+            "{{.Name}}",
+        ])
+        .output()?;
+    ensure!(out.status.success(), "docker network ls failed: {out:?}");
+    Ok(String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect())
+}
+
+/// Short ids (= host names inside) of one server's containers, by label.
+fn containers_of(server: &str) -> Result<Vec<String>> {
+    let out = Command::new("docker")
+        .args([
+            "ps",
+            "-a",
+            "--filter",
+            &format!("label=io.polyclaw.server={server}"),
+            "--format",
+            "{{.ID}}",
+        ])
+        .output()?;
+    ensure!(out.status.success(), "docker ps failed: {out:?}");
+    Ok(String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect())
+}
+
+fn wait_for(what: &str, within: Duration, mut ok: impl FnMut() -> Result<bool>) -> Result<()> {
+    let deadline = std::time::Instant::now() + within;
+    while std::time::Instant::now() < deadline {
+        if ok()? {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    bail!("{what} did not happen within {within:?}")
+}
+
+#[test]
+fn http_server_in_a_container_is_reached_over_a_private_internal_network() -> Result<()> {
+    images()?;
+    let config = TestConfig::new(
+        r#"
+[servers.web]
+image = "polyclaw/echo:latest"
+args = ["--http", "0.0.0.0:8080", "--name", "web"]
+port = 8080
+"#,
+    )?;
+    let before = managed_networks()?;
+    let mut polyclaw = Polyclaw::start(&config.path, &[])?;
+    let out = run_mcp_client(
+        ["--http", &polyclaw.url],
+        &json!([
+            {"op": "call_tool", "name": "web__echo", "arguments": {"text": "over the network"}},
+            {"op": "call_tool", "name": "web__add", "arguments": {"a": 2, "b": 3}},
+        ]),
+    )?;
+    ensure!(
+        first_text(ok_result(&out[0], "call_tool")?) == "over the network",
+        "{}",
+        out[0]
+    );
+    ensure!(
+        first_text(ok_result(&out[1], "call_tool")?) == "5",
+        "{}",
+        out[1]
+    );
+    let made: Vec<String> = managed_networks()?
+        .into_iter()
+        .filter(|n| !before.contains(n))
+        .collect();
+    ensure!(
+        made.len() == 1,
+        "one private network while it runs: {made:?}"
+    );
+    let inspect = Command::new("docker")
+        .args(["network", "inspect", "--format", "{{.Internal}}", &made[0]])
+        .output()?;
+    ensure!(
+        String::from_utf8_lossy(&inspect.stdout).trim() == "true",
+        "the network is internal (no route out): {inspect:?}"
+    );
+    let status = polyclaw.terminate(Duration::from_secs(10))?;
+    ensure!(status.success(), "{status}");
+    ensure!(
+        !managed_networks()?.contains(&made[0]),
+        "SIGTERM removes the private network"
+    );
+    ensure!(containers_of("web")?.is_empty(), "and the container");
+    Ok(())
+}
+
+#[test]
+fn warm_pool_and_per_client_instances() -> Result<()> {
+    images()?;
+    let config = TestConfig::new(
+        r#"
+[servers.pooled]
+image = "polyclaw/echo:latest"
+warm = 1
+per_client = true
+"#,
+    )?;
+    let mut polyclaw = Polyclaw::start(&config.path, &[])?;
+    // Nothing was called yet, but a warm container is there.
+    wait_for("a warm container", Duration::from_secs(20), || {
+        Ok(!containers_of("pooled")?.is_empty())
+    })?;
+    let host_of = |out: &[Value], i: usize| -> Result<String> {
+        Ok(first_text(ok_result(&out[i], "call_tool")?).to_string())
+    };
+    let ask = json!([
+        {"op": "call_tool", "name": "pooled__env", "arguments": {"name": "HOSTNAME"}},
+        {"op": "call_tool", "name": "pooled__env", "arguments": {"name": "HOSTNAME"}},
+    ]);
+    let first = run_mcp_client(["--http", &polyclaw.url], &ask)?;
+    let second = run_mcp_client(["--http", &polyclaw.url], &ask)?;
+    let (a1, a2, b1) = (
+        host_of(&first, 0)?,
+        host_of(&first, 1)?,
+        host_of(&second, 0)?,
+    );
+    ensure!(
+        !a1.is_empty() && a1 == a2,
+        "one instance per session: {a1} {a2}"
+    );
+    ensure!(a1 != b1, "each session has its own instance: {a1} {b1}");
+    // Ended sessions' instances go; the pool is refilled.
+    wait_for(
+        "ended sessions' containers removed",
+        Duration::from_secs(20),
+        || {
+            let names = containers_of("pooled")?;
+            // Left: the shared instance (lists are read from it) and the refilled warm one.
+            Ok(!names.contains(&a1) && !names.contains(&b1) && names.len() <= 2)
+        },
+    )?;
+    let status = polyclaw.terminate(Duration::from_secs(10))?;
+    ensure!(status.success(), "{status}");
+    ensure!(
+        containers_of("pooled")?.is_empty(),
+        "SIGTERM removes warm containers too"
+    );
+    Ok(())
+}
+
+#[test]
+fn image_server_falls_back_to_its_process_without_the_image() -> Result<()> {
+    let config = TestConfig::new(
+        r#"
+[servers.either]
+image = "polyclaw/never-built:latest"
+fallback = { command = "{bin}/polyclaw-server-echo", args = ["--name", "either"] }
+"#,
+    )?;
+    for docker_host in [None, Some("unix:///nonexistent/docker.sock")] {
+        let mut cmd = Command::new(bin("polyclaw")?);
+        cmd.arg("--config").arg(&config.path).args([
+            "tools",
+            "call",
+            "either__echo",
+            "--args",
+            r#"{"text":"as a process"}"#,
+        ]);
+        if let Some(host) = docker_host {
+            cmd.env("DOCKER_HOST", host);
+        }
+        let out = cmd.env("RUST_LOG", "error").output()?;
+        ensure!(out.status.success(), "{docker_host:?}: {out:?}");
+        ensure!(String::from_utf8_lossy(&out.stdout).trim() == "as a process");
+    }
+    Ok(())
+}

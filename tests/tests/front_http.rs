@@ -170,9 +170,26 @@ fn stdio_front_answers_garbage_with_a_parse_error_and_keeps_going() -> Result<()
         r#"{{"jsonrpc":"2.0","method":"notifications/initialized"}}"#
     )?;
     writeln!(stdin, r#"{{"jsonrpc":"2.0","id":2,"method":"tools/list"}}"#)?;
+    // An unknown method, arguments of the wrong type, an unknown tool: JSON-RPC errors.
+    writeln!(
+        stdin,
+        r#"{{"jsonrpc":"2.0","id":3,"method":"no/such/method"}}"#
+    )?;
+    writeln!(
+        stdin,
+        r#"{{"jsonrpc":"2.0","id":4,"method":"tools/call","params":{{"name":"echo__add","arguments":"not an object"}}}}"#
+    )?;
+    writeln!(
+        stdin,
+        r#"{{"jsonrpc":"2.0","id":5,"method":"tools/call","params":{{"name":"nope__nothing","arguments":{{}}}}}}"#
+    )?;
+    writeln!(
+        stdin,
+        r#"{{"jsonrpc":"2.0","id":6,"method":"tools/call","params":{{"name":"echo__add","arguments":{{"a":"one","b":2}}}}}}"#
+    )?;
     stdin.flush()?;
     let mut seen: Vec<Value> = Vec::new();
-    while !seen.iter().any(|m| m["id"] == json!(2)) {
+    while !(2..=6).all(|id| seen.iter().any(|m| m["id"] == json!(id))) {
         let line = rx
             .recv_timeout(Duration::from_secs(30))
             .with_context(|| format!("no answer to tools/list; got {seen:?}"))?;
@@ -194,6 +211,25 @@ fn stdio_front_answers_garbage_with_a_parse_error_and_keeps_going() -> Result<()
         .find(|m| m["id"] == json!(1))
         .context("initialize answered")?;
     ensure!(init["result"]["serverInfo"]["name"] == "polyclaw", "{init}");
+    let answer = |id: i64| seen.iter().find(|m| m["id"] == json!(id));
+    ensure!(
+        answer(3).is_some_and(|m| m["error"]["code"] == -32601),
+        "an unknown method is -32601: {:?}",
+        answer(3)
+    );
+    for id in [4, 5] {
+        ensure!(
+            answer(id).is_some_and(|m| m["error"]["code"].as_i64().is_some_and(|c| c < 0)),
+            "request {id} gets a JSON-RPC error: {:?}",
+            answer(id)
+        );
+    }
+    ensure!(
+        answer(6).is_some_and(|m| m["error"]["code"].as_i64().is_some_and(|c| c < 0)
+            || m["result"]["isError"] == true),
+        "a wrong argument type is refused: {:?}",
+        answer(6)
+    );
     let tools = seen
         .iter()
         .find(|m| m["id"] == json!(2))
@@ -202,6 +238,42 @@ fn stdio_front_answers_garbage_with_a_parse_error_and_keeps_going() -> Result<()
     ensure!(
         status.success(),
         "polyclaw exits cleanly when stdin closes: {status}"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn ending_a_session_with_delete_answers_200_and_forgets_it() -> Result<()> {
+    let config = echo_config("")?;
+    let polyclaw = Polyclaw::start(&config.path, &[])?;
+    let r = post(&polyclaw.url, INIT).send().await?;
+    ensure!(r.status().is_success(), "initialize: {}", r.status());
+    let session = r
+        .headers()
+        .get("mcp-session-id")
+        .context("a 2025-11-25 initialize opens a session")?
+        .to_str()?
+        .to_string();
+    let ended = reqwest::Client::new()
+        .delete(&polyclaw.url)
+        .header("mcp-session-id", &session)
+        .timeout(Duration::from_secs(20))
+        .send()
+        .await?;
+    // 200, not rmcp's 202: the Python SDK logs anything but 200/204 as a failed termination.
+    ensure!(ended.status() == 200, "DELETE: {}", ended.status());
+    let after = post(
+        &polyclaw.url,
+        r#"{"jsonrpc":"2.0","id":2,"method":"tools/list","params":{}}"#,
+    )
+    .header("mcp-session-id", &session)
+    .header("mcp-protocol-version", "2025-11-25")
+    .send()
+    .await?;
+    ensure!(
+        after.status() == 404,
+        "the ended session is unknown: {}",
+        after.status()
     );
     Ok(())
 }

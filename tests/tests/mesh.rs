@@ -381,3 +381,66 @@ command = "{bin}/polyclaw-server-echo"
     );
     Ok(())
 }
+
+#[test]
+fn sigkill_mid_call_fails_that_call_only_and_the_server_comes_back() -> Result<()> {
+    let config = TestConfig::new(
+        r#"
+[servers.victim]
+command = "{bin}/polyclaw-server-echo"
+
+[servers.other]
+command = "{bin}/polyclaw-server-echo"
+"#,
+    )?;
+    let polyclaw = Polyclaw::start(&config.path, &[])?;
+    let url = polyclaw.url.clone();
+    let out = run_mcp_client(
+        ["--http", &url],
+        &json!([{"op": "call_tool", "name": "victim__pid", "arguments": {}}]),
+    )?;
+    let pid: i32 = first_text(ok_result(&out[0], "call_tool")?).parse()?;
+    let caller = std::thread::spawn(move || {
+        run_mcp_client(
+            ["--http", &url],
+            &json!([
+                {"op": "call_tool", "name": "victim__sleep", "arguments": {"ms": 20000}},
+                {"op": "call_tool", "name": "other__echo", "arguments": {"text": "unaffected"}},
+            ]),
+        )
+    });
+    // Kill it only once the call is in flight (the server logs it; polyclaw keeps the log).
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !polyclaw
+        .log
+        .lock()
+        .is_ok_and(|l| l.contains("sleeping ms=20000"))
+    {
+        ensure!(
+            std::time::Instant::now() < deadline,
+            "the call never reached the server"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGKILL,
+    )?;
+    let out = caller
+        .join()
+        .map_err(|_| anyhow::anyhow!("caller panicked"))??;
+    let killed = ok_result(&out[0], "call_tool")?;
+    ensure!(
+        killed["isError"] == true && first_text(killed).contains("victim"),
+        "the call in flight fails with an error naming the server: {killed}"
+    );
+    ensure!(first_text(ok_result(&out[1], "call_tool")?) == "unaffected");
+    std::thread::sleep(Duration::from_secs(2));
+    let out = run_mcp_client(
+        ["--http", &polyclaw.url],
+        &json!([{"op": "call_tool", "name": "victim__pid", "arguments": {}}]),
+    )?;
+    let again: i32 = first_text(ok_result(&out[0], "call_tool")?).parse()?;
+    ensure!(again != pid, "a new process serves after SIGKILL");
+    Ok(())
+}

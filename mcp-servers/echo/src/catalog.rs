@@ -109,6 +109,10 @@ pub struct ElicitArgs {
 pub struct AddToolArgs {
     /// Name of the tool to register (`[A-Za-z0-9_.-]`, 1 to 128 characters).
     pub name: String,
+    /// Its description (default: a fixed text). Adding the same tool again with another
+    /// description changes its definition (for testing drift detection).
+    #[serde(default)]
+    pub description: Option<String>,
 }
 
 /// Arguments of `flaky`.
@@ -214,13 +218,15 @@ pub fn builtin_tools() -> anyhow::Result<Vec<Tool>> {
 }
 
 /// The definition of a tool registered at run time by `add_tool`.
-pub fn dynamic_tool(name: &str) -> Tool {
+pub fn dynamic_tool(name: &str, description: Option<&str>) -> Tool {
     let mut schema = JsonObject::new();
     schema.insert("type".into(), "object".into());
     schema.insert("additionalProperties".into(), true.into());
     Tool::new(
         name.to_owned(),
-        "Added at run time by add_tool: returns its arguments as JSON text.",
+        description
+            .unwrap_or("Added at run time by add_tool: returns its arguments as JSON text.")
+            .to_owned(),
         Arc::new(schema),
     )
 }

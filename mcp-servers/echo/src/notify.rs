@@ -54,7 +54,7 @@ pub async fn log(
 
 /// `add_tool`: registers the tool, announces the change, answers "added".
 pub async fn add_tool(args: AddToolArgs, shared: &Shared) -> CallToolResult {
-    match shared.add_dynamic(&args.name) {
+    match shared.add_dynamic(&args.name, args.description.as_deref()) {
         Ok(()) => {
             let reached = shared.notify_tools_changed().await;
             tracing::debug!(tool = %args.name, reached, "tool added");

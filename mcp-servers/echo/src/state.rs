@@ -118,7 +118,7 @@ impl Shared {
 
     /// Registers a run-time tool. Adding an existing run-time tool again is
     /// accepted (and still announced); shadowing a built-in is not.
-    pub fn add_dynamic(&self, name: &str) -> Result<(), AddToolError> {
+    pub fn add_dynamic(&self, name: &str, description: Option<&str>) -> Result<(), AddToolError> {
         if !catalog::valid_tool_name(name) {
             return Err(AddToolError::InvalidName);
         }
@@ -128,7 +128,7 @@ impl Shared {
         self.dynamic
             .write()
             .unwrap_or_else(PoisonError::into_inner)
-            .insert(name.to_owned(), catalog::dynamic_tool(name));
+            .insert(name.to_owned(), catalog::dynamic_tool(name, description));
         Ok(())
     }
 
@@ -206,10 +206,10 @@ mod tests {
         let shared = Shared::new("t")?;
         let builtin = shared.tools().len();
         shared
-            .add_dynamic("dyn_one")
+            .add_dynamic("dyn_one", None)
             .map_err(|e| anyhow::anyhow!("{e:?}"))?;
         shared
-            .add_dynamic("dyn_one")
+            .add_dynamic("dyn_one", None)
             .map_err(|e| anyhow::anyhow!("{e:?}"))?;
         let tools = shared.tools();
         assert_eq!(tools.len(), builtin + 1);
@@ -217,9 +217,9 @@ mod tests {
         assert!(shared.is_dynamic("dyn_one"));
         assert!(shared.tool("dyn_one").is_some());
         assert!(shared.tool("echo").is_some());
-        assert_eq!(shared.add_dynamic("echo"), Err(AddToolError::Builtin));
+        assert_eq!(shared.add_dynamic("echo", None), Err(AddToolError::Builtin));
         assert_eq!(
-            shared.add_dynamic("bad name"),
+            shared.add_dynamic("bad name", None),
             Err(AddToolError::InvalidName)
         );
         Ok(())

@@ -455,7 +455,7 @@ async fn resources_and_prompts() -> anyhow::Result<()> {
 async fn sessions_share_runtime_tools() -> anyhow::Result<()> {
     let shared: Arc<Shared> = Shared::new(NAME)?;
     shared
-        .add_dynamic("shared_tool")
+        .add_dynamic("shared_tool", None)
         .map_err(|err| anyhow!("{err:?}"))?;
     let server = EchoServer::new(shared);
     assert!(rmcp::ServerHandler::get_tool(&server, "shared_tool").is_some());

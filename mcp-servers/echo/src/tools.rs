@@ -53,9 +53,13 @@ fn whole_number(value: f64) -> Option<Value> {
 
 /// `sleep`: waits, or stops early when the request is cancelled.
 pub async fn sleep(args: SleepArgs, cancelled: &CancellationToken) -> CallToolResult {
+    tracing::info!(ms = args.ms, "sleeping");
     tokio::select! {
         () = tokio::time::sleep(Duration::from_millis(args.ms)) => text("slept"),
-        () = cancelled.cancelled() => text("cancelled"),
+        () = cancelled.cancelled() => {
+            tracing::info!(ms = args.ms, "sleep cancelled by the client");
+            text("cancelled")
+        }
     }
 }
 

@@ -178,11 +178,14 @@ pub async fn doctor(explicit: Option<&Path>) -> ExitCode {
             }
         }
     }
-    let images: Vec<&str> = config
+    // (image, whether a fallback process stands in without it)
+    let images: Vec<(&str, bool)> = config
         .servers
         .iter()
         .filter_map(|s| match &s.transport {
-            crate::config::Transport::Docker { image, .. } => Some(image.as_str()),
+            crate::config::Transport::Docker {
+                image, fallback, ..
+            } => Some((image.as_str(), fallback.is_some())),
             _ => None,
         })
         .collect();
@@ -192,9 +195,12 @@ pub async fn doctor(explicit: Option<&Path>) -> ExitCode {
                 "ok    docker: engine {} (API {})",
                 engine.server_version, engine.api_version
             ));
-            for image in &images {
+            for (image, fallback) in &images {
                 match engine.image_exists(image).await {
                     Ok(true) => out(&format!("ok    image {image}")),
+                    Ok(false) if *fallback => out(&format!(
+                        "info  image {image} is missing, so its server runs as its fallback process; `polyclaw images build` builds polyclaw's own"
+                    )),
                     Ok(false) => {
                         ok = false;
                         out(&format!(
@@ -209,8 +215,11 @@ pub async fn doctor(explicit: Option<&Path>) -> ExitCode {
             }
         }
         Err(e) => {
-            if images.is_empty() {
-                out(&format!("info  docker: {e} (no server needs it)"));
+            if images.iter().all(|(_, fallback)| *fallback) {
+                out(&format!(
+                    "info  docker: {e} (no server needs it: {} run as their fallback processes)",
+                    images.len()
+                ));
             } else {
                 ok = false;
                 out(&format!("FAIL  docker: {e}"));

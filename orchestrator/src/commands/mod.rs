@@ -3,6 +3,7 @@
 //! stdout, logs to stderr.
 
 pub mod connect;
+mod generate;
 pub mod images;
 pub mod import;
 mod inspect;
@@ -47,6 +48,13 @@ pub enum Action {
     ToolsList {
         /// `--json`
         json: bool,
+    },
+    /// `tools approve`
+    ToolsApprove {
+        /// The server.
+        server: String,
+        /// Its tools (none: all).
+        tools: Vec<String>,
     },
     /// `tools call`
     ToolsCall {
@@ -113,6 +121,25 @@ pub enum Action {
         /// `--source`
         source: Option<PathBuf>,
     },
+    /// `generate --template T --spec FILE`
+    Generate {
+        /// Template name.
+        template: String,
+        /// Spec file (YAML or JSON).
+        spec: PathBuf,
+        /// `--json`
+        json: bool,
+    },
+    /// `servers remove NAME`
+    ServersRemove {
+        /// The generated server.
+        name: String,
+    },
+    /// `templates list`
+    TemplatesList {
+        /// `--json`
+        json: bool,
+    },
     /// `runs show ID`
     RunsShow {
         /// Run id or prefix.
@@ -143,6 +170,21 @@ pub async fn run(inv: Invocation) -> Result<ExitCode, Error> {
         Action::ToolsList { json } => inspect::tools_list(&load()?, json).await,
         Action::ToolsCall { name, args, json } => {
             inspect::tools_call(&load()?, &name, &args, json).await
+        }
+        Action::ToolsApprove { server, tools } => {
+            let config = load()?;
+            if !config.servers.iter().any(|s| s.name == server) {
+                return Err(Error::UnknownServer(server));
+            }
+            let pins = crate::registry::pins::Pins::new(
+                Some(crate::mesh::pins_path(&config.plans)),
+                config.security.tool_drift,
+            );
+            let n = pins.approve(&server, &tools).map_err(Error::InvalidInput)?;
+            out(&format!(
+                "approved {n} tool(s) of `{server}`: their next definition is accepted and pinned"
+            ));
+            Ok(ExitCode::SUCCESS)
         }
         Action::Doctor => Ok(inspect::doctor(inv.config.as_deref()).await),
         Action::Import {
@@ -190,6 +232,13 @@ pub async fn run(inv: Invocation) -> Result<ExitCode, Error> {
         Action::RunsList => plan::runs_list(&load()?),
         Action::ImagesBuild { only, source } => images::build(source.as_deref(), &only).await,
         Action::RunsShow { id } => plan::runs_show(&load()?, &id),
+        Action::Generate {
+            template,
+            spec,
+            json,
+        } => generate::generate(&load()?, &template, &spec, json).await,
+        Action::ServersRemove { name } => generate::servers_remove(&load()?, &name).await,
+        Action::TemplatesList { json } => generate::templates_list(&load()?, json),
         Action::ConfigSchema => {
             let schema = schemars::schema_for!(crate::config::RawConfig);
             out(&serde_json::to_string_pretty(&schema).unwrap_or_default());

@@ -26,6 +26,12 @@ pub struct RawConfig {
     /// Planning and plan runs.
     #[serde(default, skip_serializing_if = "PlansConfig::is_default")]
     pub plans: PlansConfig,
+    /// Protections against servers that change under the client.
+    #[serde(default, skip_serializing_if = "SecurityConfig::is_default")]
+    pub security: SecurityConfig,
+    /// Server generation: templates, the catalog of known servers, approval.
+    #[serde(default, skip_serializing_if = "GenerateConfig::is_default")]
+    pub generate: GenerateConfig,
     /// A TOML file of `NAME = "value"` secrets, read when a server's `secrets` are not in the
     /// environment. Keep it outside the repository.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -77,6 +83,31 @@ impl PlansConfig {
     }
 }
 
+/// `[generate]`: how missing capabilities become new servers.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct GenerateConfig {
+    /// Folder of templates; default `templates/` of polyclaw's source tree.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub templates_dir: Option<String>,
+    /// The catalog of known servers; default `catalog/servers.toml` of the source tree.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub catalog: Option<String>,
+    /// Let a plan's missing capability be generated without asking first (default false:
+    /// polyclaw reports what it would generate and waits for approval).
+    pub auto_approve: bool,
+    /// Base image of the `python` template; default `polyclaw/python-base:latest`, built by
+    /// `polyclaw images base python`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub python_base: Option<String>,
+}
+
+impl GenerateConfig {
+    fn is_default(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
 /// One `[servers.NAME]` table. Which transport it uses is given by its keys, as in the
 /// `mcpServers` format of MCP clients: `command` for a local process, `url` for a remote
 /// Streamable HTTP server.
@@ -105,6 +136,26 @@ pub struct RawServer {
     /// passed to it; it runs hardened unless the keys below relax it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image: Option<String>,
+    /// With `image`: the server speaks Streamable HTTP on this port inside the container
+    /// (instead of stdio); polyclaw reaches it over a private network it creates.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<u16>,
+    /// With `port`: the MCP endpoint's path (default `/mcp`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// With `image`: how to run the server when Docker is unreachable or the image is not
+    /// built: a local process `{ command = "...", args = [...], env = {...}, cwd = "..." }`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fallback: Option<RawFallback>,
+    /// With `image`: containers kept created and started ahead of need, so a start (first
+    /// use, after an idle stop, a restart, a new per-client instance) does not pay for
+    /// container start. Default 0.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warm: Option<u32>,
+    /// One instance per client session instead of one shared by all clients (for servers
+    /// that keep per-user state). Stopped when the session ends.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub per_client: Option<bool>,
     /// Names of secrets the server gets, resolved host-side from the environment or the
     /// `secrets_file`; never printed, never shown to the model.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -158,6 +209,52 @@ pub struct RawServer {
     /// Free text shown by `servers list` and `polyclaw__list_servers`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
+}
+
+/// `fallback = { ... }` of an `image` server: the same server as a local process.
+#[derive(Debug, Default, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawFallback {
+    /// The program to run.
+    pub command: String,
+    /// Its arguments.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub args: Vec<String>,
+    /// Extra environment variables; values may use `${env:NAME}`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub env: BTreeMap<String, String>,
+    /// Working directory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cwd: Option<String>,
+}
+
+/// `[security]`.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct SecurityConfig {
+    /// What happens when a tool's definition changes after polyclaw first saw it (its SHA-256
+    /// is kept in the state folder): `block` (default: listed with a notice, calls refused
+    /// until `polyclaw tools approve`), `warn` (flagged, calls pass) or `allow`.
+    pub tool_drift: DriftPolicy,
+}
+
+impl SecurityConfig {
+    fn is_default(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
+/// `[security] tool_drift`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum DriftPolicy {
+    /// Flag changed tools and refuse calls until approved.
+    #[default]
+    Block,
+    /// Flag changed tools; calls pass.
+    Warn,
+    /// Accept changes silently.
+    Allow,
 }
 
 /// `[front]`: how the front door serves clients.

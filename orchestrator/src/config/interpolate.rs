@@ -1,5 +1,7 @@
-//! `${env:NAME}` and `${polyclaw:bin_dir}` references in config values, resolved host-side
-//! before anything starts. A missing variable is an error that names it; nothing is ever
+//! `${env:NAME}` and `${polyclaw:…}` references in config values, resolved host-side before
+//! anything starts: `bin_dir` (the running polyclaw binary's folder), `cwd` (the folder polyclaw
+//! was started in), `state_dir` (where polyclaw keeps its state) and `user` (polyclaw's own
+//! `UID:GID`, e.g. for a container that writes into a mounted folder of the user's). A missing variable is an error that names it; nothing is ever
 //! resolved to an empty string silently.
 
 use std::collections::BTreeMap;
@@ -13,6 +15,8 @@ pub struct Interpolator {
     bin_dir: Option<String>,
     /// Secrets from the `secrets_file`, looked up after the environment.
     secrets: BTreeMap<String, String>,
+    /// `${polyclaw:cwd}`, `${polyclaw:state_dir}`, `${polyclaw:user}`.
+    places: BTreeMap<&'static str, String>,
 }
 
 impl Interpolator {
@@ -22,11 +26,32 @@ impl Interpolator {
         let bin_dir = std::env::current_exe()
             .ok()
             .and_then(|p| p.parent().map(|d| d.to_string_lossy().into_owned()));
+        let mut places = BTreeMap::new();
+        if let Ok(cwd) = std::env::current_dir() {
+            places.insert("cwd", cwd.to_string_lossy().into_owned());
+        }
+        if let Some(user) = own_user() {
+            places.insert("user", user);
+        }
         Self {
             env: std::env::vars().collect(),
             bin_dir,
             secrets: BTreeMap::new(),
+            places,
         }
+    }
+
+    /// Sets `${polyclaw:state_dir}`.
+    #[must_use]
+    pub fn with_state_dir(mut self, dir: String) -> Self {
+        self.places.insert("state_dir", dir);
+        self
+    }
+
+    /// Whether `${polyclaw:state_dir}` is set.
+    #[must_use]
+    pub fn has_state_dir(&self) -> bool {
+        self.places.contains_key("state_dir")
     }
 
     /// Uses the given variables (tests).
@@ -36,6 +61,10 @@ impl Interpolator {
             env,
             bin_dir,
             secrets: BTreeMap::new(),
+            places: BTreeMap::from([
+                ("cwd", "/work".to_string()),
+                ("user", "1000:1000".to_string()),
+            ]),
         }
     }
 
@@ -102,9 +131,31 @@ impl Interpolator {
                 "uses `${polyclaw:bin_dir}` but the polyclaw binary's folder is unknown".to_string()
             });
         }
+        if let Some(place) = reference.strip_prefix("polyclaw:")
+            && let Some(key) = ["cwd", "state_dir", "user"]
+                .into_iter()
+                .find(|k| *k == place)
+        {
+            return self.places.get(key).cloned().ok_or_else(|| {
+                format!("uses `${{polyclaw:{key}}}` but polyclaw cannot tell its {key} here")
+            });
+        }
         Err(format!(
-            "`${{{reference}}}` is not a known reference; use `${{env:NAME}}` or `${{polyclaw:bin_dir}}` \
-             (write `$$` for a literal `$`)"
+            "`${{{reference}}}` is not a known reference; use `${{env:NAME}}` or `${{polyclaw:bin_dir}}`, \
+             `${{polyclaw:cwd}}`, `${{polyclaw:state_dir}}`, `${{polyclaw:user}}` (write `$$` for a literal `$`)"
         ))
     }
+}
+
+/// `UID:GID` of this process, read from `/proc/self/status`.
+fn own_user() -> Option<String> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|rest| rest.split_whitespace().next())
+            .map(str::to_string)
+    };
+    Some(format!("{}:{}", field("Uid:")?, field("Gid:")?))
 }

@@ -10,11 +10,14 @@ mod file;
 mod interpolate;
 mod spec;
 
-pub use file::{FrontConfig, LlmConfig, PlansConfig, RawConfig, RawServer};
+pub use file::{
+    DriftPolicy, FrontConfig, GenerateConfig, LlmConfig, PlansConfig, RawConfig, RawServer,
+    SecurityConfig,
+};
 pub use interpolate::Interpolator;
 pub use spec::{
-    ContainerSettings, Expose, Mount, Secrets, SecretsAs, ServerSpec, StartPolicy, Transport,
-    validate as validate_raw, validate_server_name,
+    ContainerSettings, Expose, Fallback, Mount, PRIVATE_NETWORK, Secrets, SecretsAs, ServerSpec,
+    StartPolicy, Transport, validate as validate_raw, validate_server_name,
 };
 
 use std::path::{Path, PathBuf};
@@ -59,6 +62,10 @@ pub struct Config {
     pub llm: Option<LlmConfig>,
     /// Planning settings.
     pub plans: PlansConfig,
+    /// Security settings.
+    pub security: SecurityConfig,
+    /// Server generation settings.
+    pub generate: GenerateConfig,
 }
 
 impl Config {
@@ -113,6 +120,15 @@ impl Config {
         })?;
         let mut issues = Vec::new();
         let mut servers = Vec::new();
+        let vars = &if vars.has_state_dir() {
+            vars.clone()
+        } else {
+            vars.clone().with_state_dir(
+                crate::plans::store::state_dir(&raw.plans)
+                    .to_string_lossy()
+                    .into_owned(),
+            )
+        };
         let vars = &match &raw.secrets_file {
             None => vars.clone(),
             Some(file) => {
@@ -163,6 +179,8 @@ impl Config {
                 front: raw.front,
                 llm,
                 plans: raw.plans,
+                security: raw.security,
+                generate: raw.generate,
             })
         } else {
             Err(Error::ConfigInvalid {

@@ -66,6 +66,13 @@ pub enum Transport {
         mounts: Vec<Mount>,
         /// Isolation and limits.
         container: ContainerSettings,
+        /// `Some(port)`: the server speaks Streamable HTTP on this port inside the container,
+        /// reached over a network; `None`: stdio on the attached streams.
+        port: Option<u16>,
+        /// The MCP endpoint path of a `port` server.
+        path: String,
+        /// How to run the server when the engine is unreachable or the image is missing.
+        fallback: Option<Box<Fallback>>,
     },
     /// A remote Streamable HTTP endpoint.
     Http {
@@ -76,6 +83,37 @@ pub enum Transport {
         headers: BTreeMap<String, String>,
     },
 }
+
+/// The local process that stands in for an `image` server without Docker or its image.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Fallback {
+    /// Program to run.
+    pub command: String,
+    /// Its arguments, references resolved.
+    pub args: Vec<String>,
+    /// Extra environment, references resolved; never printed.
+    #[serde(skip)]
+    pub env: BTreeMap<String, String>,
+    /// Working directory.
+    pub cwd: Option<PathBuf>,
+}
+
+impl Fallback {
+    /// The fallback as a process transport.
+    #[must_use]
+    pub fn transport(&self) -> Transport {
+        Transport::Process {
+            command: self.command.clone(),
+            args: self.args.clone(),
+            env: self.env.clone(),
+            cwd: self.cwd.clone(),
+        }
+    }
+}
+
+/// The `network` value that means polyclaw's own private network (the default of `port`
+/// servers): internal (no route out), shared only by polyclaw and its containers.
+pub const PRIVATE_NETWORK: &str = "private";
 
 /// A host folder mounted into a container.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -184,6 +222,10 @@ pub struct ServerSpec {
     pub secrets: Secrets,
     /// How its secrets are handed over.
     pub secrets_as: SecretsAs,
+    /// One instance per client session instead of one shared instance.
+    pub per_client: bool,
+    /// Containers kept started ahead of need (image servers).
+    pub warm: u32,
 }
 
 impl ServerSpec {
@@ -203,11 +245,20 @@ impl ServerSpec {
                 s
             }
             Transport::Http { url, .. } => url.clone(),
-            Transport::Docker { image, args, .. } => {
+            Transport::Docker {
+                image,
+                args,
+                port,
+                path,
+                ..
+            } => {
                 let mut s = format!("docker {image}");
                 for a in args {
                     s.push(' ');
                     s.push_str(a);
+                }
+                if let Some(port) = port {
+                    s.push_str(&format!(" (http :{port}{path})"));
                 }
                 s
             }
@@ -296,17 +347,8 @@ pub fn validate(
     }
     let transport = if let Some(command) = &raw.command {
         let command = c.resolve(at("command"), command);
-        let args = raw
-            .args
-            .iter()
-            .enumerate()
-            .map(|(i, a)| c.resolve(at(&format!("args[{i}]")), a))
-            .collect();
-        let env = raw
-            .env
-            .iter()
-            .map(|(k, v)| (k.clone(), c.resolve(at(&format!("env.{k}")), v)))
-            .collect();
+        let args = c.resolve_list(&at, "args", &raw.args);
+        let env = c.resolve_map(&at, "env", &raw.env);
         let cwd = raw
             .cwd
             .as_ref()
@@ -342,11 +384,7 @@ pub fn validate(
                 format!("`{url}` is not a URL ({e}); write e.g. `http://127.0.0.1:9000/mcp`"),
             ),
         }
-        let headers = raw
-            .headers
-            .iter()
-            .map(|(k, v)| (k.clone(), c.resolve(at(&format!("headers.{k}")), v)))
-            .collect::<BTreeMap<_, _>>();
+        let headers = c.resolve_map(&at, "headers", &raw.headers);
         for (k, v) in &headers {
             if http::HeaderName::from_bytes(k.as_bytes()).is_err() {
                 c.push(
@@ -382,17 +420,8 @@ pub fn validate(
                 format!("`{image}` is not an image reference; write e.g. `polyclaw/fs:latest`"),
             );
         }
-        let args = raw
-            .args
-            .iter()
-            .enumerate()
-            .map(|(i, a)| c.resolve(at(&format!("args[{i}]")), a))
-            .collect();
-        let env = raw
-            .env
-            .iter()
-            .map(|(k, v)| (k.clone(), c.resolve(at(&format!("env.{k}")), v)))
-            .collect();
+        let args = c.resolve_list(&at, "args", &raw.args);
+        let env = c.resolve_map(&at, "env", &raw.env);
         let mut mounts = Vec::new();
         for (i, m) in raw.mounts.iter().enumerate() {
             let m = c.resolve(at(&format!("mounts[{i}]")), m);
@@ -402,15 +431,52 @@ pub fn validate(
             }
         }
         let mut container = ContainerSettings::default();
+        if raw.port.is_some() {
+            container.network = PRIVATE_NETWORK.into();
+        }
         if let Some(n) = &raw.network {
             if n.trim().is_empty() {
                 c.push(
                     at("network"),
-                    "is empty; use `none`, `bridge` or a network name".into(),
+                    "is empty; use `none`, `private`, `bridge` or a network name".into(),
+                );
+            } else if n == "none" && raw.port.is_some() {
+                c.push(
+                    at("network"),
+                    "a `port` server is reached over a network; leave `network` unset (polyclaw's private network) or name one".into(),
                 );
             }
             container.network.clone_from(n);
         }
+        let path = raw.path.clone().unwrap_or_else(|| "/mcp".into());
+        if !path.starts_with('/') {
+            c.push(
+                at("path"),
+                format!("`{path}` must start with `/`, e.g. `/mcp`"),
+            );
+        }
+        if raw.port == Some(0) {
+            c.push(
+                at("port"),
+                "0 is not a port; give the port the server listens on inside the container".into(),
+            );
+        }
+        let fallback = raw.fallback.as_ref().map(|f| {
+            let fat = |key: &str| format!("servers.{name}.fallback.{key}");
+            let command = c.resolve(fat("command"), &f.command);
+            if command.trim().is_empty() {
+                c.push(fat("command"), "is empty; name the program to run".into());
+            }
+            Box::new(Fallback {
+                command,
+                args: c.resolve_list(&fat, "args", &f.args),
+                env: c.resolve_map(&fat, "env", &f.env),
+                cwd: f
+                    .cwd
+                    .as_ref()
+                    .map(|d| PathBuf::from(c.resolve(fat("cwd"), d))),
+            })
+        });
         if let Some(r) = raw.read_only {
             container.read_only = r;
         }
@@ -438,7 +504,7 @@ pub fn validate(
             None => {}
         }
         if let Some(u) = &raw.user {
-            container.user.clone_from(u);
+            container.user = c.resolve(at("user"), u);
         }
         for (key, set) in [
             ("cwd", raw.cwd.is_some()),
@@ -457,6 +523,9 @@ pub fn validate(
             env,
             mounts,
             container,
+            port: raw.port,
+            path,
+            fallback,
         })
     } else {
         c.push(
@@ -468,6 +537,29 @@ pub fn validate(
         );
         None
     };
+    if raw.path.is_some() && raw.port.is_none() {
+        c.push(
+            at("path"),
+            "`path` only applies to servers with a `port`".into(),
+        );
+    }
+    if raw.per_client == Some(true) && raw.url.is_some() {
+        c.push(
+            at("per_client"),
+            "a remote `url` server is one instance polyclaw does not run; `per_client` applies to `command` and `image` servers".into(),
+        );
+    }
+    let warm = match raw.warm {
+        Some(n) if n > 8 => {
+            c.push(
+                at("warm"),
+                format!("{n} is too many; keep at most 8 containers warm"),
+            );
+            0
+        }
+        Some(n) => n,
+        None => 0,
+    };
     if raw.image.is_none() {
         for (key, set) in [
             ("mounts", !raw.mounts.is_empty()),
@@ -477,6 +569,9 @@ pub fn validate(
             ("cpus", raw.cpus.is_some()),
             ("pids", raw.pids.is_some()),
             ("user", raw.user.is_some()),
+            ("port", raw.port.is_some()),
+            ("fallback", raw.fallback.is_some()),
+            ("warm", raw.warm.is_some()),
         ] {
             if set {
                 c.push(
@@ -593,6 +688,8 @@ pub fn validate(
         secrets_as,
         idle_timeout,
         health_interval,
+        per_client: raw.per_client.unwrap_or(false),
+        warm,
     })
 }
 
@@ -628,6 +725,33 @@ struct Check<'a> {
 impl Check<'_> {
     fn push(&mut self, path: String, message: String) {
         self.issues.push(ConfigIssue { path, message });
+    }
+
+    /// Resolves every element of a list value (`key[i]`).
+    fn resolve_list(
+        &mut self,
+        at: &dyn Fn(&str) -> String,
+        key: &str,
+        values: &[String],
+    ) -> Vec<String> {
+        values
+            .iter()
+            .enumerate()
+            .map(|(i, v)| self.resolve(at(&format!("{key}[{i}]")), v))
+            .collect()
+    }
+
+    /// Resolves every value of a table value (`key.NAME`).
+    fn resolve_map(
+        &mut self,
+        at: &dyn Fn(&str) -> String,
+        key: &str,
+        values: &BTreeMap<String, String>,
+    ) -> BTreeMap<String, String> {
+        values
+            .iter()
+            .map(|(k, v)| (k.clone(), self.resolve(at(&format!("{key}.{k}")), v)))
+            .collect()
     }
 
     /// Resolves references; a failure is recorded and yields an empty string.

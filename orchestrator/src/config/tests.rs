@@ -238,3 +238,113 @@ fn secrets_come_from_env_or_file_and_missing_ones_are_named() {
         "{paths:?}"
     );
 }
+
+#[test]
+fn embedded_default_runs_our_servers_with_a_process_fallback() {
+    let config = parse(EMBEDDED_DEFAULT).expect("embedded default parses");
+    let memory = config
+        .servers
+        .iter()
+        .find(|s| s.name == "memory")
+        .expect("memory server");
+    let Transport::Docker {
+        image,
+        fallback: Some(fallback),
+        mounts,
+        container,
+        ..
+    } = &memory.transport
+    else {
+        panic!(
+            "memory is a container with a fallback: {:?}",
+            memory.transport
+        );
+    };
+    assert_eq!(image, "polyclaw/memory:latest");
+    assert_eq!(fallback.command, "/opt/polyclaw/bin/polyclaw-server-memory");
+    assert!(mounts[0].host.ends_with("memory") && !mounts[0].read_only);
+    assert_eq!(container.user, "1000:1000");
+}
+
+#[test]
+fn port_servers_use_the_private_network_and_bad_combinations_are_named() {
+    let config = parse(
+        r#"
+        [servers.api]
+        image = "polyclaw/echo:latest"
+        args = ["--http", "0.0.0.0:8080"]
+        port = 8080
+        warm = 2
+        per_client = true
+        fallback = { command = "echo-server", args = ["--stdio"] }
+        "#,
+    )
+    .expect("valid");
+    let api = &config.servers[0];
+    let Transport::Docker {
+        port,
+        path,
+        container,
+        fallback,
+        ..
+    } = &api.transport
+    else {
+        panic!("api is a container");
+    };
+    assert_eq!(*port, Some(8080));
+    assert_eq!(path, "/mcp");
+    assert_eq!(container.network, PRIVATE_NETWORK);
+    assert_eq!(
+        fallback.as_ref().map(|f| f.args.clone()),
+        Some(vec!["--stdio".to_string()])
+    );
+    assert!(api.per_client);
+    assert_eq!(api.warm, 2);
+
+    let found = issues(
+        r#"
+        [servers.a]
+        command = "x"
+        port = 80
+        warm = 1
+        fallback = { command = "y" }
+
+        [servers.b]
+        image = "i"
+        port = 80
+        network = "none"
+        path = "mcp"
+        warm = 99
+
+        [servers.c]
+        url = "http://127.0.0.1:1/mcp"
+        per_client = true
+        "#,
+    );
+    let paths: Vec<&str> = found.iter().map(|i| i.path.as_str()).collect();
+    for expected in [
+        "servers.a.port",
+        "servers.a.warm",
+        "servers.a.fallback",
+        "servers.b.network",
+        "servers.b.path",
+        "servers.b.warm",
+        "servers.c.per_client",
+    ] {
+        assert!(paths.contains(&expected), "{expected} missing in {paths:?}");
+    }
+}
+
+#[test]
+fn polyclaw_references_resolve() {
+    let config = parse(
+        "[servers.a]\ncommand = \"${polyclaw:bin_dir}/x\"\nargs = [\"${polyclaw:cwd}\", \"${polyclaw:user}\"]\n",
+    )
+    .expect("valid");
+    let Transport::Process { args, .. } = &config.servers[0].transport else {
+        panic!("process");
+    };
+    assert_eq!(args, &["/work", "1000:1000"]);
+    let found = issues("[servers.a]\ncommand = \"${polyclaw:nope}\"\n");
+    assert!(found[0].message.contains("polyclaw:cwd"), "{found:?}");
+}

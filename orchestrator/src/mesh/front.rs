@@ -39,13 +39,48 @@ use super::{CallContext, LIST_WAIT, Mesh, own_tools};
 #[derive(Clone)]
 pub struct FrontDoor {
     mesh: Arc<Mesh>,
+    session: Arc<Session>,
+}
+
+/// A client session: when the last handle to it goes, the session's private instances of
+/// `per_client` servers stop.
+struct Session {
+    id: u64,
+    mesh: std::sync::Weak<Mesh>,
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        if let Some(mesh) = self.mesh.upgrade() {
+            mesh.close_session(self.id);
+        }
+    }
 }
 
 impl FrontDoor {
     /// A handler for one client session.
     #[must_use]
     pub fn new(mesh: Arc<Mesh>) -> Self {
-        Self { mesh }
+        let session = Arc::new(Session {
+            id: mesh.open_session(),
+            mesh: Arc::downgrade(&mesh),
+        });
+        Self { mesh, session }
+    }
+
+    /// What a client needs to reach back: its peer, progress token, cancellation, its
+    /// session and (for 2026-07-28 clients) the request metadata to pass on.
+    fn call_context(&self, context: &RequestContext<RoleServer>) -> CallContext {
+        let inline = context
+            .protocol_version()
+            .is_some_and(|v| v >= ProtocolVersion::V_2026_07_28);
+        CallContext {
+            client: Some(context.peer.clone()),
+            client_token: context.meta.get_progress_token(),
+            cancel: context.ct.clone(),
+            inline_meta: inline.then(|| context.meta.clone()),
+            session: (!inline).then_some(self.session.id),
+        }
     }
 
     async fn owner_peer(&self, server: &str) -> Result<Peer<RoleClient>, McpError> {
@@ -74,20 +109,6 @@ impl FrontDoor {
                     None,
                 )
             })
-    }
-}
-
-/// What a client needs to reach back: its peer, progress token, cancellation and (for
-/// 2026-07-28 clients) the request metadata to pass on.
-fn call_context(context: &RequestContext<RoleServer>) -> CallContext {
-    let inline = context
-        .protocol_version()
-        .is_some_and(|v| v >= ProtocolVersion::V_2026_07_28);
-    CallContext {
-        client: Some(context.peer.clone()),
-        client_token: context.meta.get_progress_token(),
-        cancel: context.ct.clone(),
-        inline_meta: inline.then(|| context.meta.clone()),
     }
 }
 
@@ -190,7 +211,7 @@ impl ServerHandler for FrontDoor {
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, McpError> {
-        let ctx = call_context(&context);
+        let ctx = self.call_context(&context);
         let name = request.name.to_string();
         if own_tools::is_own(&name) {
             return own_tools::call(
@@ -256,7 +277,7 @@ impl ServerHandler for FrontDoor {
         let ask = ClientRequest::GetPromptRequest(GetPromptRequest::new(params));
         match self
             .mesh
-            .request(&route.server, ask, &call_context(&context))
+            .request(&route.server, ask, &self.call_context(&context))
             .await
         {
             Ok(ServerResult::GetPromptResult(mut r)) => {
@@ -309,7 +330,7 @@ impl ServerHandler for FrontDoor {
         let ask = ClientRequest::ReadResourceRequest(ReadResourceRequest::new(params));
         match self
             .mesh
-            .request(&server, ask, &call_context(&context))
+            .request(&server, ask, &self.call_context(&context))
             .await
         {
             Ok(ServerResult::ReadResourceResult(mut r)) => {

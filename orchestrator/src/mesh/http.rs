@@ -100,6 +100,7 @@ pub fn router(
     );
     let mcp = Router::new()
         .nest_service(MCP_PATH, service)
+        .layer(middleware::from_fn(session_end_is_ok))
         .layer(middleware::from_fn_with_state(
             Arc::new(token),
             require_token,
@@ -140,6 +141,17 @@ async fn require_token(
         header::WWW_AUTHENTICATE,
         HeaderValue::from_static("Bearer realm=\"polyclaw\""),
     );
+    response
+}
+
+/// rmcp answers a session's `DELETE` with 202 Accepted; clients (the Python SDK among them)
+/// expect 200 or 204 and log the ended session as a failure otherwise.
+async fn session_end_is_ok(request: Request, next: Next) -> Response {
+    let delete = request.method() == axum::http::Method::DELETE;
+    let mut response = next.run(request).await;
+    if delete && response.status() == StatusCode::ACCEPTED {
+        *response.status_mut() = StatusCode::OK;
+    }
     response
 }
 

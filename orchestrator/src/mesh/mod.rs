@@ -23,7 +23,9 @@ use rmcp::service::{Peer, PeerRequestOptions, RoleServer, ServiceError};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{Config, FrontConfig, LlmConfig, PlansConfig, ServerSpec, StartPolicy};
+use crate::config::{
+    Config, FrontConfig, GenerateConfig, LlmConfig, PlansConfig, ServerSpec, StartPolicy,
+};
 use crate::error::Error;
 use crate::registry::catalog::Entry;
 use crate::registry::{Catalog, Route};
@@ -44,6 +46,10 @@ pub struct CallContext {
     /// For 2026-07-28 clients: their request `_meta` (protocol version, capabilities, log
     /// level), sent on to servers that speak that era so they see the real client.
     pub inline_meta: Option<RequestMetaObject>,
+    /// The client's session (see [`Mesh::open_session`]): `per_client` servers run one
+    /// instance per session. `None` (polyclaw's own calls, 2026-07-28 clients, which have no
+    /// session): the shared instance.
+    pub session: Option<u64>,
 }
 
 /// How long a list request waits for lazily started servers.
@@ -64,6 +70,15 @@ pub struct Mesh {
     pub llm: Option<LlmConfig>,
     /// Planning settings.
     pub plans: PlansConfig,
+    /// Private instances of `per_client` servers, by (server, session).
+    instances: std::sync::Mutex<BTreeMap<(String, u64), Arc<Downstream>>>,
+    next_session: std::sync::atomic::AtomicU64,
+    /// Tool definition pins (drift detection).
+    pub pins: crate::registry::pins::Pins,
+    /// Server generation settings.
+    pub generate: GenerateConfig,
+    /// Names of the servers from the configuration (generated ones are the others).
+    pub config_servers: Vec<String>,
 }
 
 impl std::fmt::Debug for Mesh {
@@ -79,14 +94,23 @@ fn read<T: Clone>(l: &RwLock<T>) -> T {
 }
 
 impl Mesh {
-    /// Builds the mesh from a configuration and starts `start = "boot"` servers. Must be
+    /// Builds the mesh from a configuration plus the generated servers registered in the
+    /// state folder, starts `start = "boot"` servers and watches the registrations. Must be
     /// called inside a tokio runtime. `root` cancels everything at shutdown.
     #[must_use]
     pub fn start(config: &Config, root: CancellationToken) -> Arc<Self> {
         let (tx, rx) = mpsc::unbounded_channel();
         let relay = Arc::new(Relay::default());
-        let servers = config
-            .servers
+        let state = crate::plans::store::state_dir(&config.plans);
+        let mut specs = config.servers.clone();
+        for generated in crate::generate::store::load_specs(&state) {
+            if specs.iter().any(|s| s.name == generated.name) {
+                tracing::warn!(server = %generated.name, "a generated server has the name of a configured one; the configured one is used (`polyclaw servers remove` removes the generated one)");
+            } else {
+                specs.push(generated);
+            }
+        }
+        let servers = specs
             .iter()
             .map(|spec| {
                 let ds = Downstream::new(spec.clone(), &root, tx.clone(), relay.clone());
@@ -102,14 +126,85 @@ impl Mesh {
             front: config.front.clone(),
             llm: config.llm.clone(),
             plans: config.plans.clone(),
+            instances: std::sync::Mutex::default(),
+            next_session: std::sync::atomic::AtomicU64::new(1),
+            pins: crate::registry::pins::Pins::new(
+                Some(pins_path(&config.plans)),
+                config.security.tool_drift,
+            ),
+            generate: config.generate.clone(),
+            config_servers: config.servers.iter().map(|s| s.name.clone()).collect(),
         });
         tokio::spawn(event_loop(Arc::downgrade(&mesh), rx));
+        let known = crate::generate::store::names(&state);
+        tokio::spawn(crate::generate::store::watch(
+            Arc::downgrade(&mesh),
+            state,
+            known,
+            mesh.root.child_token(),
+        ));
         for ds in mesh.servers() {
+            ds.prewarm();
             if ds.spec.start == StartPolicy::Boot {
                 ds.ensure_started();
             }
         }
         mesh
+    }
+
+    /// A new client session id; call [`Mesh::close_session`] when the session ends.
+    pub fn open_session(&self) -> u64 {
+        self.next_session
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Stops the private instances of a session that ended.
+    pub fn close_session(&self, session: u64) {
+        let ended: Vec<Arc<Downstream>> = {
+            let mut all = self
+                .instances
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let keys: Vec<_> = all.keys().filter(|k| k.1 == session).cloned().collect();
+            keys.into_iter().filter_map(|k| all.remove(&k)).collect()
+        };
+        if ended.is_empty() {
+            return;
+        }
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn(async move {
+                for ds in ended {
+                    tracing::info!(server = %ds.spec.name, session, "client session ended; stopping its instance");
+                    ds.shutdown().await;
+                }
+            });
+        }
+    }
+
+    /// The instance of `ds` that serves this call: its own for a `per_client` server and a
+    /// client with a session, else the shared one.
+    fn instance_for(&self, ds: Arc<Downstream>, ctx: &CallContext) -> Arc<Downstream> {
+        let (true, Some(session)) = (ds.spec.per_client, ctx.session) else {
+            return ds;
+        };
+        let mut all = self
+            .instances
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        all.entry((ds.spec.name.clone(), session))
+            .or_insert_with(|| ds.instance(&self.root))
+            .clone()
+    }
+
+    /// How many private instances of `server` exist (for listings and tests).
+    #[must_use]
+    pub fn instance_count(&self, server: &str) -> usize {
+        self.instances
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .keys()
+            .filter(|k| k.0 == server)
+            .count()
     }
 
     /// Every server, in name order.
@@ -152,10 +247,14 @@ impl Mesh {
         let entries: Vec<Entry> = self
             .servers()
             .iter()
-            .map(|ds| Entry {
-                server: ds.spec.name.clone(),
-                prefix: ds.spec.prefix.clone(),
-                view: ds.view(),
+            .map(|ds| {
+                let view = ds.view();
+                Entry {
+                    server: ds.spec.name.clone(),
+                    prefix: ds.spec.prefix.clone(),
+                    drift: self.pins.check(&ds.spec.name, &view.tools),
+                    view,
+                }
             })
             .collect();
         let catalog = Arc::new(Catalog::build(&entries));
@@ -172,6 +271,16 @@ impl Mesh {
     pub async fn route_tool(&self, exposed: &str) -> Result<Route, Error> {
         if let Some(r) = self.catalog().tool_route(exposed) {
             return Ok(r.clone());
+        }
+        if self.catalog().blocked(exposed).is_some() && self.pins.reload_if_changed() {
+            // Approved meanwhile (`polyclaw tools approve` wrote the pins).
+            self.rebuild();
+        }
+        if let Some(reason) = self.catalog().blocked(exposed) {
+            return Err(Error::ToolBlocked {
+                tool: exposed.to_string(),
+                reason: reason.to_string(),
+            });
         }
         self.warm_up(LIST_WAIT).await;
         self.catalog()
@@ -258,6 +367,7 @@ impl Mesh {
         let ds = self
             .server(server)
             .ok_or_else(|| Error::UnknownServer(server.to_string()))?;
+        let ds = self.instance_for(ds, ctx);
         let _in_use = ds.begin_use();
         let peer = ds.peer(crate::runtime::downstream::START_TIMEOUT).await?;
         let mut guard = self.relay.begin_call(server, ctx.client.clone());
@@ -326,6 +436,7 @@ impl Mesh {
             ds
         };
         tracing::info!(server = %ds.spec.name, "server added");
+        ds.prewarm();
         ds.peer(crate::runtime::downstream::START_TIMEOUT).await?;
         Ok(ds)
     }
@@ -341,6 +452,15 @@ impl Mesh {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .remove(name)
             .ok_or_else(|| Error::UnknownServer(name.to_string()))?;
+        let private: Vec<Arc<Downstream>> = {
+            let mut all = self
+                .instances
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let keys: Vec<_> = all.keys().filter(|k| k.0 == name).cloned().collect();
+            keys.into_iter().filter_map(|k| all.remove(&k)).collect()
+        };
+        futures::future::join_all(private.iter().map(|ds| ds.shutdown())).await;
         ds.shutdown().await;
         tracing::info!(server = %name, "server removed");
         let _ = self.events.send(Event::ListsChanged {
@@ -353,9 +473,22 @@ impl Mesh {
     /// Stops every server and waits (bounded) until their processes are reaped.
     pub async fn shutdown(&self) {
         self.root.cancel();
-        let all = self.servers();
+        let mut all = self.servers();
+        all.extend(
+            self.instances
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .values()
+                .cloned(),
+        );
         futures::future::join_all(all.iter().map(|ds| ds.shutdown())).await;
     }
+}
+
+/// Where the tool pins of drift detection are kept.
+#[must_use]
+pub fn pins_path(plans: &PlansConfig) -> std::path::PathBuf {
+    crate::plans::store::state_dir(plans).join("tool-pins.json")
 }
 
 /// The next up-request, or never when the call has no client.

@@ -32,8 +32,10 @@ pub const PLAN: &str = "plan";
 pub const RUN_PLAN: &str = "run_plan";
 /// See [`LIST_SERVERS`].
 pub const ACHIEVE: &str = "achieve";
+/// See [`LIST_SERVERS`].
+pub const CREATE_SERVER: &str = "create_server";
 
-const ALL: [&str; 8] = [
+const ALL: [&str; 9] = [
     LIST_SERVERS,
     ADD_SERVER,
     REMOVE_SERVER,
@@ -42,6 +44,7 @@ const ALL: [&str; 8] = [
     PLAN,
     RUN_PLAN,
     ACHIEVE,
+    CREATE_SERVER,
 ];
 
 fn schema(v: Value) -> Arc<JsonObject> {
@@ -137,6 +140,19 @@ pub fn definitions() -> Vec<Tool> {
                 "type": "object",
                 "properties": {"goal": {"type": "string", "description": "What to achieve, in words"}},
                 "required": ["goal"],
+                "additionalProperties": false
+            }),
+        ),
+        tool(
+            CREATE_SERVER,
+            "Make a new MCP server from a template and a spec you write, when no server offers what is needed. polyclaw validates the spec, builds an image, runs it isolated (no network, no secrets), checks that tools/list matches the spec and that every example gives its expected text, then registers it (kept across restarts) and adds it to this mesh. Templates: `command` (tools run static programs such as /bin/busybox with argument templates; spec: name, description, binaries, tools[name, description, input_schema, command], examples[tool, arguments, expect]). On failure nothing is kept and the error names the stage and why.",
+            json!({
+                "type": "object",
+                "properties": {
+                    "template": {"type": "string", "description": "Template name, e.g. `command` (`polyclaw templates list` shows them)"},
+                    "spec": {"type": ["object", "string"], "description": "The spec: an object (or its JSON/YAML text) that fits the template's schema"}
+                },
+                "required": ["template", "spec"],
                 "additionalProperties": false
             }),
         ),
@@ -306,6 +322,14 @@ pub async fn call(
                 Ok(()) => Ok(structured(json!({"removed": name}))),
                 Err(e) => Ok(CallToolResult::error(vec![Content::text(e.to_string())])),
             }
+        }
+        CREATE_SERVER => {
+            let template = str_arg(&args, "template")?;
+            let spec = args
+                .get("spec")
+                .cloned()
+                .ok_or_else(|| bad_args("`spec` is required: the server's spec (an object)"))?;
+            Ok(crate::generate::mcp::create_server(mesh, template, spec, ctx).await)
         }
         PLAN => Ok(crate::plans::mcp::plan(mesh, str_arg(&args, "goal")?, ctx).await),
         ACHIEVE => Ok(crate::plans::mcp::achieve(mesh, str_arg(&args, "goal")?, ctx).await),

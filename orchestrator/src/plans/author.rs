@@ -76,11 +76,20 @@ impl Author {
     /// # Errors
     /// [`Error::Planning`] naming the author and what went wrong.
     pub async fn complete(&self, prompt: &str) -> Result<String, Error> {
+        self.complete_as(SYSTEM, prompt).await
+    }
+
+    /// Asks for a completion of `prompt` under another system prompt (e.g. for a server
+    /// spec instead of a plan).
+    ///
+    /// # Errors
+    /// [`Error::Planning`] naming the author and what went wrong.
+    pub async fn complete_as(&self, system: &str, prompt: &str) -> Result<String, Error> {
         match self {
             Self::Sampling(peer) => {
                 let params =
                     CreateMessageRequestParams::new(vec![SamplingMessage::user_text(prompt)], 4000)
-                        .with_system_prompt(SYSTEM);
+                        .with_system_prompt(system);
                 let result = peer.create_message(params).await.map_err(|e| {
                     Error::Planning(format!(
                         "the client's model could not be asked (sampling failed: {e})"
@@ -97,7 +106,9 @@ impl Author {
                 }
                 Ok(text)
             }
-            Self::OpenAi { config, api_key } => openai(config, api_key.as_deref(), prompt).await,
+            Self::OpenAi { config, api_key } => {
+                openai(config, api_key.as_deref(), system, prompt).await
+            }
         }
     }
 }
@@ -118,7 +129,12 @@ fn collect_text(v: &Value) -> String {
     }
 }
 
-async fn openai(config: &LlmConfig, api_key: Option<&str>, prompt: &str) -> Result<String, Error> {
+async fn openai(
+    config: &LlmConfig,
+    api_key: Option<&str>,
+    system: &str,
+    prompt: &str,
+) -> Result<String, Error> {
     let url = format!("{}/chat/completions", config.base_url.trim_end_matches('/'));
     let timeout = Duration::from_secs_f64(config.timeout.unwrap_or(120.0).clamp(1.0, 3600.0));
     let client = reqwest::Client::builder()
@@ -129,7 +145,7 @@ async fn openai(config: &LlmConfig, api_key: Option<&str>, prompt: &str) -> Resu
         "model": config.model,
         "temperature": 0,
         "messages": [
-            {"role": "system", "content": SYSTEM},
+            {"role": "system", "content": system},
             {"role": "user", "content": prompt},
         ],
     });

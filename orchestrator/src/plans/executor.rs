@@ -288,6 +288,7 @@ fn launch(
         client_token: None,
         cancel: token.clone(),
         inline_meta: None,
+        session: ctx.session,
     };
     let fut = async move {
         let Some(step) = step else {
@@ -310,11 +311,16 @@ fn launch(
             }
         }
         let call = mesh.call_tool(&tool, Some(args), &step_ctx);
+        tokio::pin!(call);
         let outcome = match step.timeout_duration() {
-            Some(limit) => match tokio::time::timeout(limit, call).await {
+            Some(limit) => match tokio::time::timeout(limit, &mut call).await {
                 Ok(r) => r,
                 Err(_) => {
+                    // Cancel, and let the call tell its server (notifications/cancelled)
+                    // before it is dropped.
                     step_ctx.cancel.cancel();
+                    let _ =
+                        tokio::time::timeout(std::time::Duration::from_secs(1), &mut call).await;
                     return (
                         id,
                         Err(format!(
@@ -324,7 +330,7 @@ fn launch(
                     );
                 }
             },
-            None => call.await,
+            None => (&mut call).await,
         };
         let result = match outcome {
             Ok(r) if r.is_error == Some(true) => {

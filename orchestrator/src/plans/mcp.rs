@@ -12,6 +12,7 @@ use rmcp::model::{CallToolResult, ContentBlock, ProgressNotificationParam};
 use serde_json::{Value, json};
 
 use crate::error::Error;
+use crate::generate::catalog;
 use crate::mesh::{CallContext, Mesh};
 
 use super::author::Author;
@@ -72,7 +73,10 @@ pub async fn run_plan(mesh: &Arc<Mesh>, plan: Value, ctx: &CallContext) -> CallT
         }
     };
     match propose::check(mesh, &plan).await {
-        Ok(v) => run_validated(mesh, &v, ctx).await,
+        Ok(v) => match fill_gaps(mesh, v, ctx).await {
+            Ok(v) => run_validated(mesh, &v, ctx).await,
+            Err(report) => report,
+        },
         Err(issues) => {
             let list: Vec<String> = issues.iter().map(ToString::to_string).collect();
             structured(
@@ -93,22 +97,68 @@ pub async fn achieve(mesh: &Arc<Mesh>, goal: &str, ctx: &CallContext) -> CallToo
         Ok((v, _)) => v,
         Err(e) => return failure(e.to_string()),
     };
-    if !v.gaps.is_empty() {
-        let gaps: Vec<String> = v
-            .gaps
-            .iter()
-            .map(|g| format!("step `{}` needs \"{}\"", g.step, g.capability))
-            .collect();
-        return structured(
-            format!(
-                "the plan needs capabilities no server offers: {}",
-                gaps.join("; ")
-            ),
-            json!({"plan": v.plan, "gaps": v.gaps}),
-            true,
-        );
+    match fill_gaps(mesh, v, ctx).await {
+        Ok(v) => run_validated(mesh, &v, ctx).await,
+        Err(report) => report,
     }
-    run_validated(mesh, &v, ctx).await
+}
+
+/// Fills a validated plan's gaps (catalog, else generation with approval, else a report) and
+/// validates it again. `Err` is the report to return when gaps remain.
+async fn fill_gaps(
+    mesh: &Arc<Mesh>,
+    v: Validated,
+    ctx: &CallContext,
+) -> Result<Validated, CallToolResult> {
+    if v.gaps.is_empty() {
+        return Ok(v);
+    }
+    let author = author_for(mesh, ctx);
+    let outcomes = catalog::fill_gaps(mesh, &v.gaps, author.as_ref()).await;
+    let mut v = v;
+    if outcomes
+        .iter()
+        .any(|o| o.filled_by == "catalog" || o.filled_by == "generated")
+    {
+        // Validate the original plan again, now that the mesh has more servers.
+        let mut plan = v.plan.clone();
+        for step in &mut plan.steps {
+            if let Some(gap) = v.gaps.iter().find(|g| g.step == step.id) {
+                step.tool = None;
+                step.capability = Some(gap.capability.clone());
+            }
+        }
+        match propose::check(mesh, &plan).await {
+            Ok(again) => v = again,
+            Err(issues) => {
+                let list: Vec<String> = issues.iter().map(ToString::to_string).collect();
+                return Err(structured(
+                    format!(
+                        "servers were added for the plan's gaps but the plan is invalid now, nothing ran:\n{}",
+                        list.join("\n")
+                    ),
+                    json!({"issues": issues, "filled": catalog::outcomes_json(&outcomes)}),
+                    true,
+                ));
+            }
+        }
+    }
+    if v.gaps.is_empty() {
+        return Ok(v);
+    }
+    let notes: Vec<String> = outcomes
+        .iter()
+        .filter(|o| v.gaps.iter().any(|g| g.step == o.step))
+        .map(|o| format!("step `{}` needs \"{}\": {}", o.step, o.capability, o.note))
+        .collect();
+    Err(structured(
+        format!(
+            "the plan needs capabilities no server offers, nothing ran:\n{}",
+            notes.join("\n")
+        ),
+        json!({"plan": v.plan, "gaps": v.gaps, "filled": catalog::outcomes_json(&outcomes)}),
+        true,
+    ))
 }
 
 async fn run_validated(mesh: &Arc<Mesh>, v: &Validated, ctx: &CallContext) -> CallToolResult {

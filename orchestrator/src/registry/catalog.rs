@@ -42,6 +42,8 @@ pub struct Entry {
     pub prefix: String,
     /// What it offers.
     pub view: Arc<ServerView>,
+    /// Its tools whose definition changed since pinned (see `pins`).
+    pub drift: super::pins::Drift,
 }
 
 /// The front door's merged view.
@@ -56,6 +58,8 @@ pub struct Catalog {
     /// All resource templates.
     pub templates: Vec<ResourceTemplate>,
     tool_routes: HashMap<String, Route>,
+    /// Exposed names of tools refused because their definition changed, with why.
+    blocked: HashMap<String, String>,
     prompt_routes: HashMap<String, Route>,
     resource_owner: HashMap<String, String>,
     /// (template prefix before the first `{`, server), longest prefix first.
@@ -94,12 +98,27 @@ impl Catalog {
         for e in entries {
             for t in &e.view.tools {
                 let name = exposed(e, &t.name);
-                if name.len() > MAX_TOOL_NAME || cat.tool_routes.contains_key(&name) {
+                if name.len() > MAX_TOOL_NAME
+                    || cat.tool_routes.contains_key(&name)
+                    || cat.blocked.contains_key(&name)
+                {
                     tracing::warn!(server = %e.server, tool = %t.name, "tool left out: its exposed name is too long or taken");
                     continue;
                 }
                 let mut tool = t.clone();
                 tool.name = name.clone().into();
+                if let Some(notice) = e.drift.changed.get(t.name.as_ref()) {
+                    // Flagged to the client where a model reads it first.
+                    let was = tool.description.as_deref().unwrap_or_default();
+                    let approve = format!("`polyclaw tools approve {} {}`", e.server, t.name);
+                    let notice = notice.replace("`polyclaw tools approve NAME`", &approve);
+                    tool.description = Some(format!("[polyclaw: {notice}] {was}").into());
+                    if e.drift.blocked {
+                        cat.blocked.insert(name, notice);
+                        cat.tools.push(tool);
+                        continue;
+                    }
+                }
                 cat.tool_routes.insert(
                     name,
                     Route {
@@ -156,6 +175,12 @@ impl Catalog {
     #[must_use]
     pub fn tool_route(&self, exposed: &str) -> Option<&Route> {
         self.tool_routes.get(exposed)
+    }
+
+    /// Why an exposed tool is refused (its definition changed and is not approved).
+    #[must_use]
+    pub fn blocked(&self, exposed: &str) -> Option<&str> {
+        self.blocked.get(exposed).map(String::as_str)
     }
 
     /// Where an exposed prompt name leads.
@@ -234,6 +259,7 @@ mod tests {
 
     fn entry(server: &str, prefix: &str, tools: &[&str]) -> Entry {
         Entry {
+            drift: crate::registry::pins::Drift::default(),
             server: server.into(),
             prefix: prefix.into(),
             view: Arc::new(ServerView {

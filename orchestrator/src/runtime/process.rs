@@ -120,3 +120,48 @@ impl ChildProcess {
         }
     }
 }
+
+/// Runs a short host check (e.g. a generated server's manifest `--check`) to completion:
+/// stdin closed, output captured, killed when `timeout` passes. Returns whether it exited 0
+/// and its stdout and stderr, joined.
+///
+/// # Errors
+/// [`crate::Error::Io`] when it cannot be started.
+pub async fn run_check(
+    program: &std::path::Path,
+    args: &[String],
+    cwd: &std::path::Path,
+    timeout: std::time::Duration,
+) -> Result<(bool, String), crate::Error> {
+    let mut command = tokio::process::Command::new(program);
+    command
+        .args(args)
+        .current_dir(cwd)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true);
+    let child = command.spawn().map_err(|source| crate::Error::Io {
+        context: format!("cannot run {}", program.display()),
+        source,
+    })?;
+    match tokio::time::timeout(timeout, child.wait_with_output()).await {
+        Ok(Ok(out)) => {
+            let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
+            text.push_str(&String::from_utf8_lossy(&out.stderr));
+            Ok((out.status.success(), text))
+        }
+        Ok(Err(source)) => Err(crate::Error::Io {
+            context: format!("waiting for {} failed", program.display()),
+            source,
+        }),
+        Err(_) => Ok((
+            false,
+            format!(
+                "{} did not finish within {} s",
+                program.display(),
+                timeout.as_secs()
+            ),
+        )),
+    }
+}

@@ -3,8 +3,7 @@
 //! Every function returns a [`Figure`]: rows for the summary table, an optional detail table,
 //! and the raw numbers (checked to be finite so that `--quick` in CI fails when a figure
 //! produced nothing). Pairs are measured in alternating rounds in the same run (see
-//! [`paired`]); P3, P4 and P5 cannot be measured yet and say so — their functions are where
-//! the later issues put the measurement.
+//! [`paired`]); P3 and P5 have modules of their own ([`super::containers`], [`super::dag`]).
 
 use std::fmt::Write as _;
 use std::sync::Arc;
@@ -48,9 +47,17 @@ pub struct Plan {
     pub p7_e2e_tools: usize,
     /// P7 end to end: `find_tools` calls per round.
     pub p7_e2e_calls: usize,
+    /// `--only`: the figures to measure (`P1` … `P7`); empty means all.
+    pub only: Vec<String>,
 }
 
 impl Plan {
+    /// Whether figure `name` (`P1` … `P7`) is to be measured.
+    #[must_use]
+    pub fn wants(&self, name: &str) -> bool {
+        self.only.is_empty() || self.only.iter().any(|f| f.eq_ignore_ascii_case(name))
+    }
+
     /// The full benchmark (a few minutes on 2 cores).
     #[must_use]
     pub fn full() -> Self {
@@ -66,6 +73,7 @@ impl Plan {
             p7_queries: 4000,
             p7_e2e_tools: 1000,
             p7_e2e_calls: 600,
+            only: Vec::new(),
         }
     }
 
@@ -84,6 +92,7 @@ impl Plan {
             p7_queries: 500,
             p7_e2e_tools: 100,
             p7_e2e_calls: 100,
+            only: Vec::new(),
         }
     }
 }
@@ -660,65 +669,95 @@ async fn p2_levels(
     Ok(fig)
 }
 
-const NOT_YET: &str = "not measured yet";
-
-/// A row for a figure the harness cannot measure yet: `needs` names what it waits for,
-/// `function` where the measurement goes.
-fn not_yet(figure: &str, what: &str, needs: &str, function: &str) -> Figure {
-    Figure {
-        rows: vec![Row {
-            figure: figure.to_owned(),
-            what: what.to_owned(),
-            measured: format!("{NOT_YET}: needs {needs}; goes in `{function}`"),
-            target: "—".to_owned(),
-            verdict: NOT_YET.to_owned(),
-        }],
-        detail: None,
-        numbers: Vec::new(),
-        measured: false,
+/// P4: a generated `command` server: spec → first good call (target p50 ≤ 2 s).
+///
+/// `polyclaw serve --http` with a state folder of its own; each round sends a new spec (a
+/// fresh name, so nothing is cached but the engine's base layers) to
+/// `polyclaw__create_server` and times until `NAME__factor` answers right: validation,
+/// rendering, image build, quarantine, contract test, registration, hot-add and the first call.
+/// Each round's server is removed with `polyclaw servers remove` (registration and image).
+///
+/// # Errors
+/// When Docker, busybox (`scripts/deps.sh`) or the static exec build is missing, or a round
+/// fails.
+pub async fn p4_generated_server(bins: &Bins, plan: &Plan) -> Result<Figure> {
+    eprintln!("bench: P4");
+    let busybox = "/bin/busybox";
+    ensure!(
+        std::path::Path::new(busybox).is_file(),
+        "{busybox} is missing (scripts/deps.sh installs busybox-static)"
+    );
+    let config = Config::from_text("[plans]\nstate_dir = {dir}\n")?;
+    let served = procs::polyclaw_http(bins, &config).await?;
+    let peer = served.peer();
+    let rounds = if plan.quick { 2 } else { plan.rounds.max(7) };
+    let mut samples = Vec::new();
+    // Round 0 is a warm-up (it may compile the static exec server); it is not counted.
+    for round in 0..=rounds {
+        let name = format!("p4r{round}x{}", std::process::id());
+        let spec = json!({
+            "name": name,
+            "description": "prime factors",
+            "binaries": [busybox],
+            "tools": [{
+                "name": "factor",
+                "description": "Prime factors of a positive integer",
+                "input_schema": {"type": "object", "properties": {"n": {"type": "integer", "description": "the number"}}, "required": ["n"]},
+                "command": [busybox, "factor", "{n}"]
+            }],
+            "examples": [{"tool": "factor", "arguments": {"n": 12}, "expect": ["12: 2 2 3"]}]
+        });
+        let started = Instant::now();
+        let create = CallToolRequestParams::new("polyclaw__create_server")
+            .with_arguments(args(json!({"template": "command", "spec": spec}))?);
+        call(&peer, create).await?;
+        let first = CallToolRequestParams::new(format!("{name}__factor"))
+            .with_arguments(args(json!({"n": 360}))?);
+        let result = call(&peer, first).await?;
+        let took = started.elapsed();
+        ensure!(
+            procs::first_text(&result).contains("360: 2 2 2 3 3 5"),
+            "the generated server answered {:?}",
+            procs::first_text(&result)
+        );
+        let removed = std::process::Command::new(&bins.polyclaw)
+            .arg("--config")
+            .arg(&config.path)
+            .args(["-q", "servers", "remove", &name])
+            .output()?;
+        ensure!(
+            removed.status.success(),
+            "servers remove {name}: {}",
+            String::from_utf8_lossy(&removed.stderr)
+        );
+        if round > 0 {
+            samples.push(took);
+        }
     }
-}
-
-/// P3: container create → first `tools/list`, with and without the warm pool.
-///
-/// To fill in with the Docker runtime: start an `image = ...` server through polyclaw (cold,
-/// then from the warm pool) and time spawn → first `tools/list`, paired in alternating rounds.
-#[must_use]
-pub fn p3_container_start(_bins: &Bins, _plan: &Plan) -> Figure {
-    not_yet(
-        "P3",
-        "container create → first `tools/list` (cold / warm pool)",
-        "the Docker runtime (issue 3) and its warm pool",
-        "p3_container_start",
-    )
-}
-
-/// P4: a generated `command` server: spec → first good call.
-///
-/// To fill in with server generation: generate a server from a spec, then time until its
-/// first tool call succeeds.
-#[must_use]
-pub fn p4_generated_server(_bins: &Bins, _plan: &Plan) -> Figure {
-    not_yet(
-        "P4",
-        "generated `command` server: spec → first good call",
-        "server generation (issue 5)",
-        "p4_generated_server",
-    )
-}
-
-/// P5: a 100-step DAG of echo calls: wall time ÷ critical-path ideal (target ≤ 1.05).
-///
-/// To fill in with the planner's executor: run a 100-step plan of `echo__sleep` steps whose
-/// critical path is known, and divide its wall time by the sum of sleeps along that path.
-#[must_use]
-pub fn p5_dag_overhead(_bins: &Bins, _plan: &Plan) -> Figure {
-    not_yet(
-        "P5",
-        "100-step DAG of echo calls: wall ÷ critical-path ideal (target ≤ 1.05)",
-        "the planner's executor (issue 4)",
-        "p5_dag_overhead",
-    )
+    served.close().await?;
+    let summary = Summary::of(&mut samples, Duration::from_secs(1)).context("no rounds")?;
+    let p50 = summary.p50;
+    let mut fig = Figure {
+        measured: true,
+        numbers: vec![p50, summary.p99],
+        ..Figure::default()
+    };
+    fig.rows.push(with_target(
+        row(
+            "P4",
+            "generated `command` server: spec → first good call (p50)",
+            format!(
+                "{} (p99 {}, {} rounds)",
+                fmt_us(p50),
+                fmt_us(summary.p99),
+                samples.len()
+            ),
+        ),
+        "≤ 2 s",
+        p50 <= 2_000_000.0,
+        plan,
+    ));
+    Ok(fig)
 }
 
 /// Median of a few VmRSS samples of polyclaw, after letting it settle.

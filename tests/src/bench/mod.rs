@@ -3,10 +3,14 @@
 //! - [`procs`]: the processes (echo server, `polyclaw serve`) and the rmcp clients on them;
 //!   every child is stopped on every path.
 //! - [`stats`]: percentiles, rates, medians of rounds, paired differences and ratios.
+//! - [`containers`]: P3, container starts cold and from the warm pool.
+//! - [`dag`]: P5, a 100-step DAG through polyclaw's plan executor vs its critical path.
 //! - [`figures`]: P1 … P7, one function each ([`figures::Plan`] says how much to measure).
 //! - [`synthetic`]: the tools and queries P7 searches.
 //! - [`report`]: the machine and the markdown document.
 
+pub mod containers;
+pub mod dag;
 pub mod figures;
 pub mod procs;
 pub mod report;
@@ -55,20 +59,41 @@ pub async fn run(workspace: &Path, target: &Path, plan: &Plan) -> Result<Outcome
             ..Figure::default()
         });
     };
-    match figures::p1_and_p2(&bins, plan).await {
-        Ok((p1, p2)) => figures.extend([p1, p2]),
-        Err(e) => failed("P1/P2", &e, &mut figures),
+    if plan.wants("P1") || plan.wants("P2") {
+        match figures::p1_and_p2(&bins, plan).await {
+            Ok((p1, p2)) => figures.extend([p1, p2]),
+            Err(e) => failed("P1/P2", &e, &mut figures),
+        }
     }
-    figures.push(figures::p3_container_start(&bins, plan));
-    figures.push(figures::p4_generated_server(&bins, plan));
-    figures.push(figures::p5_dag_overhead(&bins, plan));
-    match figures::p6_rss(&bins, plan).await {
-        Ok(f) => figures.push(f),
-        Err(e) => failed("P6", &e, &mut figures),
+    if plan.wants("P3") {
+        match containers::p3_container_start(&bins, plan).await {
+            Ok(f) => figures.push(f),
+            Err(e) => failed("P3", &e, &mut figures),
+        }
     }
-    match figures::p7_find_tools(&bins, plan).await {
-        Ok(f) => figures.push(f),
-        Err(e) => failed("P7", &e, &mut figures),
+    if plan.wants("P4") {
+        match figures::p4_generated_server(&bins, plan).await {
+            Ok(f) => figures.push(f),
+            Err(e) => failed("P4", &e, &mut figures),
+        }
+    }
+    if plan.wants("P5") {
+        match dag::p5_dag_overhead(&bins, plan).await {
+            Ok(f) => figures.push(f),
+            Err(e) => failed("P5", &e, &mut figures),
+        }
+    }
+    if plan.wants("P6") {
+        match figures::p6_rss(&bins, plan).await {
+            Ok(f) => figures.push(f),
+            Err(e) => failed("P6", &e, &mut figures),
+        }
+    }
+    if plan.wants("P7") {
+        match figures::p7_find_tools(&bins, plan).await {
+            Ok(f) => figures.push(f),
+            Err(e) => failed("P7", &e, &mut figures),
+        }
     }
     for (i, f) in figures.iter().enumerate() {
         if !f.is_sane() {

@@ -457,6 +457,20 @@ impl Config {
     }
 }
 
+impl Config {
+    /// Writes `text` as a config in a fresh folder; `{dir}` in it becomes that folder.
+    ///
+    /// # Errors
+    /// When the file cannot be written.
+    pub fn from_text(text: &str) -> Result<Self> {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("polyclaw.toml");
+        let text = text.replace("{dir}", &toml_string(&dir.path().to_string_lossy()));
+        std::fs::write(&path, text)?;
+        Ok(Self { _dir: dir, path })
+    }
+}
+
 /// A TOML basic string (JSON string escapes are valid TOML ones).
 fn toml_string(s: &str) -> String {
     Value::String(s.to_owned()).to_string()

@@ -1,7 +1,7 @@
 //! `polyclaw-bench`: the benchmark harness of issue 6.
 //!
 //! ```text
-//! cargo run --release -p polyclaw-tests --bin polyclaw-bench -- [--quick] [--out FILE]
+//! cargo run --release -p polyclaw-tests --bin polyclaw-bench -- [--quick] [--only P5,P7] [--out FILE]
 //! ```
 //!
 //! Builds `polyclaw` and `polyclaw-server-echo` in release mode (and nothing else), measures
@@ -9,7 +9,8 @@
 //! writes it to `--out` (default `docs/benchmarks.md` in the workspace). Progress goes to
 //! stderr. `--quick` is a smoke run for CI: a few hundred calls per figure, 2 rounds; it exits
 //! 0 when every figure produced numbers, whatever they are. A figure that fails makes the exit
-//! code 1 and leaves `--out` untouched.
+//! code 1 and leaves `--out` untouched. `--only` measures some figures; the partial report is
+//! then only printed, unless `--out` is given.
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -20,51 +21,77 @@ use polyclaw_tests::bench::{self, figures::Plan};
 use polyclaw_tests::python::{target_dir, workspace_root};
 
 const USAGE: &str = "\
-usage: polyclaw-bench [--quick] [--out FILE]
+usage: polyclaw-bench [--quick] [--only P1,P5] [--out FILE]
 
   --quick     smoke run (a few hundred calls per figure, 2 rounds; well under a minute)
+  --only LIST measure only these figures (P1 … P7, comma-separated); the report is printed,
+              and written only where --out says
   --out FILE  where to write the markdown report (default: docs/benchmarks.md in the workspace)
   -h, --help  print this help";
 
 struct Options {
     quick: bool,
-    out: PathBuf,
+    only: Vec<String>,
+    /// `None`: print only (`--only` without `--out`).
+    out: Option<PathBuf>,
 }
 
 fn parse(workspace: &Path) -> Result<Option<Options>> {
     let mut options = Options {
         quick: false,
-        out: workspace.join("docs/benchmarks.md"),
+        only: Vec::new(),
+        out: None,
     };
     let mut args = std::env::args_os().skip(1);
     while let Some(arg) = args.next() {
         match arg.to_str() {
             Some("--quick") => options.quick = true,
             Some("--out") => {
-                options.out = args
+                options.out = Some(
+                    args.next()
+                        .map(PathBuf::from)
+                        .context("--out needs a file")?,
+                );
+            }
+            Some("--only") => {
+                let list = args
                     .next()
-                    .map(PathBuf::from)
-                    .context("--out needs a file")?;
+                    .context("--only needs figures, e.g. P5 or P1,P7")?;
+                options.only = list
+                    .to_string_lossy()
+                    .split(',')
+                    .map(|f| f.trim().to_owned())
+                    .filter(|f| !f.is_empty())
+                    .collect();
+                if let Some(bad) = options.only.iter().find(|f| {
+                    !["P1", "P2", "P3", "P4", "P5", "P6", "P7"].contains(&f.to_uppercase().as_str())
+                }) {
+                    bail!("--only: unknown figure {bad:?} (P1 … P7)");
+                }
             }
             Some("-h" | "--help") => return Ok(None),
             _ => {
                 let text = arg.to_string_lossy();
                 match text.strip_prefix("--out=") {
-                    Some(file) => options.out = PathBuf::from(file),
+                    Some(file) => options.out = Some(PathBuf::from(file)),
                     None => bail!("unknown argument {text:?}"),
                 }
             }
         }
     }
+    if options.out.is_none() && options.only.is_empty() {
+        options.out = Some(workspace.join("docs/benchmarks.md"));
+    }
     Ok(Some(options))
 }
 
 async fn run(options: Options, workspace: PathBuf) -> Result<()> {
-    let plan = if options.quick {
+    let mut plan = if options.quick {
         Plan::quick()
     } else {
         Plan::full()
     };
+    plan.only = options.only;
     let target = target_dir();
     // On SIGINT or SIGTERM the measurement is dropped, and with it every child (see
     // `bench::procs::Proc`), before the process exits.
@@ -80,18 +107,24 @@ async fn run(options: Options, workspace: PathBuf) -> Result<()> {
     stdout.flush()?;
     if !outcome.failures.is_empty() {
         bail!(
-            "{} figure(s) failed; {} left as it was:\n  {}",
+            "{} figure(s) failed; {}:\n  {}",
             outcome.failures.len(),
-            options.out.display(),
+            options.out.as_ref().map_or_else(
+                || "nothing written".to_owned(),
+                |out| format!("{} left as it was", out.display())
+            ),
             outcome.failures.join("\n  ")
         );
     }
-    if let Some(dir) = options.out.parent().filter(|d| !d.as_os_str().is_empty()) {
+    let Some(out) = options.out else {
+        return Ok(());
+    };
+    if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }
-    std::fs::write(&options.out, &outcome.document)
-        .with_context(|| format!("cannot write {}", options.out.display()))?;
-    eprintln!("bench: wrote {}", options.out.display());
+    std::fs::write(&out, &outcome.document)
+        .with_context(|| format!("cannot write {}", out.display()))?;
+    eprintln!("bench: wrote {}", out.display());
     Ok(())
 }
 

@@ -33,7 +33,7 @@ pub async fn build_scratch_image(
     tag: &str,
     binary: &Path,
     labels: &[(&str, &str)],
-    mut progress: impl FnMut(&str),
+    mut progress: impl FnMut(&str) + Send,
 ) -> Result<(), Error> {
     let bytes = tokio::fs::read(binary).await.map_err(|source| Error::Io {
         context: format!(
@@ -47,6 +47,58 @@ pub async fn build_scratch_image(
         context: format!("cannot pack the build context for image `{tag}`"),
         source,
     })?;
+    build_image(engine, tag, context, labels, &mut progress).await
+}
+
+/// One file of a build context.
+#[derive(Debug, Clone)]
+pub struct ContextFile {
+    /// Path inside the context (`Dockerfile`, `bin/busybox`).
+    pub path: String,
+    /// Contents.
+    pub data: Vec<u8>,
+    /// Unix mode (`0o644`, `0o755`).
+    pub mode: u32,
+}
+
+/// Packs files into a build-context tar (fixed mtime, so equal inputs give equal layers).
+///
+/// # Errors
+/// [`Error::Io`] when a file cannot be added (e.g. a path the tar format cannot hold).
+pub fn pack_context(files: &[ContextFile]) -> Result<Vec<u8>, Error> {
+    let size: usize = files.iter().map(|f| f.data.len() + 1024).sum();
+    let mut builder = tar::Builder::new(Vec::with_capacity(size + 4096));
+    for f in files {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(f.data.len() as u64);
+        header.set_mode(f.mode);
+        header.set_mtime(0);
+        header.set_entry_type(tar::EntryType::Regular);
+        builder
+            .append_data(&mut header, &f.path, f.data.as_slice())
+            .map_err(|source| Error::Io {
+                context: format!("cannot add {} to the build context", f.path),
+                source,
+            })?;
+    }
+    builder.into_inner().map_err(|source| Error::Io {
+        context: "cannot finish the build context".into(),
+        source,
+    })
+}
+
+/// Builds image `tag` from a build-context tar (with a `Dockerfile`) through the classic
+/// builder, with `labels`; every line of build output goes to `progress`.
+///
+/// # Errors
+/// [`Error::Io`] with the last lines of the build log when the engine fails the build.
+pub async fn build_image(
+    engine: &Engine,
+    tag: &str,
+    context: Vec<u8>,
+    labels: &[(&str, &str)],
+    progress: &mut (dyn FnMut(&str) + Send),
+) -> Result<(), Error> {
     let options = BuildImageOptions {
         dockerfile: "Dockerfile".to_string(),
         t: Some(tag.to_string()),
@@ -62,7 +114,7 @@ pub async fn build_scratch_image(
         ..Default::default()
     };
     let mut tail: VecDeque<String> = VecDeque::with_capacity(TAIL_LINES);
-    let mut remember = |line: &str, progress: &mut dyn FnMut(&str)| {
+    let mut remember = |line: &str, progress: &mut (dyn FnMut(&str) + Send)| {
         progress(line);
         if tail.len() == TAIL_LINES {
             tail.pop_front();
@@ -78,28 +130,39 @@ pub async fn build_scratch_image(
             Ok(info) => {
                 let text = info.stream.or(info.status).unwrap_or_default();
                 for line in text.lines().map(str::trim_end).filter(|l| !l.is_empty()) {
-                    remember(line, &mut progress);
+                    remember(line, progress);
+                }
+                if let Some(error) = info.error_detail.and_then(|d| d.message) {
+                    remember(&error, progress);
+                    return Err(build_failed(tag, &tail, error));
                 }
             }
             Err(e) => {
                 let cause = error_chain(&e);
-                remember(&cause, &mut progress);
-                let tail = tail.iter().cloned().collect::<Vec<_>>().join("\n");
-                return Err(Error::Io {
-                    context: format!(
-                        "building image `{tag}` failed; the build said:\n{tail}\nfix the cause, or check that Docker is running"
-                    ),
-                    source: std::io::Error::other(cause),
-                });
+                remember(&cause, progress);
+                return Err(build_failed(tag, &tail, cause));
             }
         }
     }
     Ok(())
 }
 
+fn build_failed(tag: &str, tail: &VecDeque<String>, cause: String) -> Error {
+    let tail = tail.iter().cloned().collect::<Vec<_>>().join("\n");
+    Error::Io {
+        context: format!(
+            "building image `{tag}` failed; the build said:\n{tail}\nfix the cause, or check that Docker is running"
+        ),
+        source: std::io::Error::other(cause),
+    }
+}
+
 /// Refuses dynamically linked ELF files (they have a `PT_INTERP` program header: the loader
 /// they need does not exist in a scratch image).
-fn check_static(path: &Path, bytes: &[u8]) -> Result<(), Error> {
+///
+/// # Errors
+/// [`Error::InvalidInput`] saying why `path` cannot run `FROM scratch`.
+pub fn check_static(path: &Path, bytes: &[u8]) -> Result<(), Error> {
     let not_static = |why: &str| {
         Err(Error::InvalidInput(format!(
             "{} {why}, so it cannot run in a `FROM scratch` image; build it with RUSTFLAGS='-C target-feature=+crt-static' and --target x86_64-unknown-linux-gnu",
@@ -145,20 +208,19 @@ fn check_static(path: &Path, bytes: &[u8]) -> Result<(), Error> {
 
 /// The build context: `Dockerfile` and `server`.
 fn context_tar(binary: &[u8]) -> std::io::Result<Vec<u8>> {
-    let mut builder = tar::Builder::new(Vec::with_capacity(binary.len() + 4096));
-    let files: [(&str, &[u8], u32); 2] = [
-        ("Dockerfile", SCRATCH_DOCKERFILE.as_bytes(), 0o644),
-        ("server", binary, 0o755),
-    ];
-    for (name, data, mode) in files {
-        let mut header = tar::Header::new_gnu();
-        header.set_size(data.len() as u64);
-        header.set_mode(mode);
-        header.set_mtime(0);
-        header.set_entry_type(tar::EntryType::Regular);
-        builder.append_data(&mut header, name, data)?;
-    }
-    builder.into_inner()
+    pack_context(&[
+        ContextFile {
+            path: "Dockerfile".into(),
+            data: SCRATCH_DOCKERFILE.as_bytes().to_vec(),
+            mode: 0o644,
+        },
+        ContextFile {
+            path: "server".into(),
+            data: binary.to_vec(),
+            mode: 0o755,
+        },
+    ])
+    .map_err(std::io::Error::other)
 }
 
 #[cfg(test)]

@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use bollard::Docker;
 use bollard::query_parameters::{
-    ListContainersOptions, ListVolumesOptions, RemoveContainerOptions, RemoveVolumeOptions,
+    ListContainersOptions, ListImagesOptions, ListVolumesOptions, RemoveContainerOptions,
+    RemoveImageOptions, RemoveVolumeOptions,
 };
 
 use super::labels;
@@ -97,6 +98,53 @@ impl Engine {
         }
     }
 
+    /// Force-removes an image (by tag or id); `Ok(true)` if it was removed, `Ok(false)` if
+    /// there was no such image.
+    ///
+    /// # Errors
+    /// [`Error::Io`] when the engine refuses (e.g. a container of another owner uses it).
+    pub async fn remove_image(&self, image: &str) -> Result<bool, Error> {
+        let options = RemoveImageOptions {
+            force: true,
+            noprune: false,
+            ..Default::default()
+        };
+        match self.docker.remove_image(image, Some(options), None).await {
+            Ok(_) => Ok(true),
+            Err(e) if is_status(&e, 404) => Ok(false),
+            Err(e) => Err(engine_error(format!("remove image `{image}`"), e)),
+        }
+    }
+
+    /// Tags (or ids, for untagged ones) of the images carrying every `KEY=VALUE` label given.
+    ///
+    /// # Errors
+    /// [`Error::Io`] when the engine cannot list.
+    pub async fn images_labelled(&self, labels: &[(&str, &str)]) -> Result<Vec<String>, Error> {
+        let options = ListImagesOptions {
+            all: false,
+            filters: Some(HashMap::from([(
+                "label".to_string(),
+                labels.iter().map(|(k, v)| format!("{k}={v}")).collect(),
+            )])),
+            ..Default::default()
+        };
+        let list = self
+            .docker
+            .list_images(Some(options))
+            .await
+            .map_err(|e| engine_error("list images", e))?;
+        Ok(list
+            .into_iter()
+            .map(|i| {
+                i.repo_tags
+                    .into_iter()
+                    .find(|t| t != "<none>:<none>")
+                    .unwrap_or(i.id)
+            })
+            .collect())
+    }
+
     /// Force-removes every container (and dangling volume) labelled
     /// `io.polyclaw.managed=true` whose owner is neither `own_instance` nor alive (its pid is
     /// gone on this host, or was reused). Others' containers, and managed ones whose owner may
@@ -144,6 +192,7 @@ impl Engine {
             }
             Err(e) => tracing::warn!("cannot list leftover volumes: {e}"),
         }
+        self.remove_networks(dead).await;
         Ok(removed)
     }
 
@@ -159,6 +208,8 @@ impl Engine {
                 removed += 1;
             }
         }
+        self.remove_networks(|l| l.get(labels::OWNER).map(String::as_str) == Some(instance))
+            .await;
         Ok(removed)
     }
 
@@ -189,6 +240,35 @@ impl Engine {
             .into_iter()
             .filter_map(|c| Some((c.id?, c.labels.unwrap_or_default())))
             .collect())
+    }
+
+    /// Names (or ids) of the containers, running or not, created from `image` (a tag or an
+    /// id), whoever made them.
+    ///
+    /// # Errors
+    /// [`Error::Io`] when the engine cannot list.
+    pub async fn containers_using(&self, image: &str) -> Result<Vec<String>, Error> {
+        let options = ListContainersOptions {
+            all: true,
+            filters: Some(HashMap::from([(
+                "ancestor".to_string(),
+                vec![image.to_string()],
+            )])),
+            ..Default::default()
+        };
+        match self.docker.list_containers(Some(options)).await {
+            Ok(list) => Ok(list
+                .into_iter()
+                .filter_map(|c| {
+                    c.names
+                        .and_then(|n| n.first().map(|n| n.trim_start_matches('/').to_string()))
+                        .or(c.id)
+                })
+                .collect()),
+            // The engine answers 400/404 for an ancestor it does not know: nothing uses it.
+            Err(e) if is_status(&e, 404) || is_status(&e, 400) => Ok(Vec::new()),
+            Err(e) => Err(engine_error(format!("list the containers of `{image}`"), e)),
+        }
     }
 
     /// Force-removes one container with its anonymous volumes; `true` if it is gone.

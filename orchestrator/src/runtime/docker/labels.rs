@@ -21,6 +21,14 @@ pub const OWNER_STARTED: &str = "io.polyclaw.owner-started";
 pub const OWNER_HOST: &str = "io.polyclaw.owner-host";
 /// The server name from the configuration.
 pub const SERVER: &str = "io.polyclaw.server";
+/// On generated images: `true`.
+pub const GENERATED: &str = "io.polyclaw.generated";
+/// On generated images: the template they were made from.
+pub const TEMPLATE: &str = "io.polyclaw.template";
+/// On generated images: SHA-256 of the spec (canonical JSON), hex.
+pub const SPEC_SHA256: &str = "io.polyclaw.spec-sha256";
+/// On generated images: when they were built (Unix seconds).
+pub const CREATED: &str = "io.polyclaw.created";
 /// On images polyclaw builds: what they were built from.
 pub const IMAGE_SOURCE: &str = "io.polyclaw.image-source";
 

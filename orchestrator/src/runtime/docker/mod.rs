@@ -9,7 +9,10 @@
 //! - `create`: the container body (hardening as `HostConfig`), name and secrets tar.
 //! - `attach`: splits the attach stream into stdout bytes and logged stderr lines; the
 //!   server's stdin writer.
-//! - `build`: [`build_scratch_image`], a `FROM scratch` image around one static binary.
+//! - `network`: the instance's private network for servers reached over HTTP (`port`).
+//! - `pool`: the warm pool: containers created, attached and started ahead of need.
+//! - `build`: [`build_scratch_image`], a `FROM scratch` image around one static binary, and
+//!   [`build_image`] from any in-memory context ([`pack_context`]).
 
 pub mod attach;
 pub mod build;
@@ -17,9 +20,11 @@ pub mod container;
 mod create;
 pub mod engine;
 pub mod labels;
+pub mod network;
+pub mod pool;
 pub mod spec;
 
-pub use build::build_scratch_image;
+pub use build::{ContextFile, build_image, build_scratch_image, check_static, pack_context};
 pub use container::{ContainerStdin, ContainerStdout, RunningContainer, run_stdio};
 pub use engine::Engine;
 pub use spec::{ContainerSpec, Hardening, Mount, Network};
