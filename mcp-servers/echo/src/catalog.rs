@@ -26,6 +26,7 @@ pub mod names {
     pub const FAIL: &str = "fail";
     pub const FLAKY: &str = "flaky";
     pub const FREEZE: &str = "freeze";
+    pub const SPEW: &str = "spew";
 }
 
 /// Arguments of `echo`.
@@ -131,6 +132,15 @@ pub struct FreezeArgs {
     pub ms: u64,
 }
 
+/// Arguments of `spew`.
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct SpewArgs {
+    /// Bytes per line (`x` repeated: not JSON).
+    pub line_bytes: u64,
+    /// How many such lines.
+    pub lines: u64,
+}
+
 /// Arguments of `fail`.
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct FailArgs {
@@ -210,6 +220,10 @@ pub fn builtin_tools() -> anyhow::Result<Vec<Tool>> {
             FREEZE,
             "Blocks the whole server (it answers nothing, not even pings) for `ms` milliseconds: for testing health checks.",
         )?,
+        tool::<SpewArgs>(
+            SPEW,
+            "Writes `lines` lines of `line_bytes` bytes of garbage (not JSON) straight to stdout, past the MCP framing, then answers \"spewed\": for testing a client against a flooding or runaway server.",
+        )?,
         tool::<FlakyArgs>(
             FLAKY,
             "Fails (error result) the first `failures` calls with the same `key`, then answers \"ok after N failures\": for testing retries.",
@@ -246,7 +260,7 @@ mod tests {
     #[test]
     fn builtin_tools_have_object_schemas_and_descriptions() -> anyhow::Result<()> {
         let tools = builtin_tools()?;
-        assert_eq!(tools.len(), 14);
+        assert_eq!(tools.len(), 15);
         for tool in &tools {
             assert!(
                 tool.description.is_some(),

@@ -109,6 +109,7 @@ impl ServerHandler for EchoServer {
             names::ENV => tools::env(parse(arguments)?),
             names::FAIL => tools::fail(parse(arguments)?),
             names::FREEZE => tools::freeze(parse(arguments)?),
+            names::SPEW => tools::spew(parse(arguments)?),
             names::FLAKY => tools::flaky(parse(arguments)?, &self.shared.flaky),
             names::PROGRESS => notify::progress(parse(arguments)?, &context).await,
             names::LOG => notify::log(parse(arguments)?, &self.shared, &context).await,

@@ -195,7 +195,7 @@ async fn lists_all_tools_with_schemas() -> anyhow::Result<()> {
             names,
             [
                 "echo", "add", "sleep", "crash", "pid", "env", "progress", "log", "sample",
-                "elicit", "add_tool", "fail", "freeze", "flaky"
+                "elicit", "add_tool", "fail", "freeze", "spew", "flaky"
             ],
             "{era:?}"
         );

@@ -7,7 +7,9 @@ use rmcp::model::{CallToolResult, ContentBlock, JsonObject};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
-use crate::catalog::{AddArgs, EchoArgs, EnvArgs, FailArgs, FlakyArgs, FreezeArgs, SleepArgs};
+use crate::catalog::{
+    AddArgs, EchoArgs, EnvArgs, FailArgs, FlakyArgs, FreezeArgs, SleepArgs, SpewArgs,
+};
 
 /// A successful result with one text block.
 pub fn text(text: impl Into<String>) -> CallToolResult {
@@ -87,6 +89,29 @@ pub fn env(args: EnvArgs) -> CallToolResult {
 pub fn freeze(args: FreezeArgs) -> CallToolResult {
     std::thread::sleep(Duration::from_millis(args.ms));
     CallToolResult::success(vec![ContentBlock::text("thawed")])
+}
+
+/// `spew`: garbage lines written to stdout directly, blocking the (single) thread until the
+/// reader has taken them, like a runaway server would.
+pub fn spew(args: SpewArgs) -> CallToolResult {
+    use std::io::Write as _;
+    let chunk = vec![b'x'; 64 * 1024];
+    let mut out = std::io::stdout().lock();
+    for _ in 0..args.lines {
+        let mut left = args.line_bytes;
+        while left > 0 {
+            let n = usize::try_from(left.min(chunk.len() as u64)).unwrap_or(chunk.len());
+            if out.write_all(&chunk[..n]).is_err() {
+                return error("stdout closed");
+            }
+            left -= n as u64;
+        }
+        if out.write_all(b"\n").is_err() {
+            return error("stdout closed");
+        }
+    }
+    let _ = out.flush();
+    text("spewed")
 }
 
 /// `flaky`: fails until `failures` calls with the key have been made, then succeeds.

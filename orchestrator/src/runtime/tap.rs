@@ -1,8 +1,15 @@
-//! The tap on a stdio server's stdout (a child process's pipe or a container's attach stream): progress notifications are taken off the stream here,
-//! in the order the server wrote them, and handed to the relay before any later line (such as
-//! the call's response) reaches rmcp. rmcp dispatches notifications to tasks of their own, so
-//! without the tap a response can overtake the progress sent before it, and the client loses
-//! that progress. Every other line passes to rmcp unchanged.
+//! The tap on a stdio server's stdout (a child process's pipe or a container's attach stream).
+//!
+//! - Progress notifications are taken off the stream here, in the order the server wrote them,
+//!   and handed to the relay before any later line (such as the call's response) reaches rmcp.
+//!   rmcp dispatches notifications to tasks of their own, so without the tap a response can
+//!   overtake the progress sent before it, and the client loses that progress.
+//! - A line longer than [`MAX_LINE`] is never buffered whole: the tap stops at the limit,
+//!   logs why, and ends the stream, which drops the server (its calls fail, the supervisor
+//!   stops the process and starts it again). A misbehaving server costs at most `MAX_LINE` of
+//!   memory, whatever it writes.
+//!
+//! Every other line passes to rmcp unchanged.
 
 use std::sync::Arc;
 
@@ -15,15 +22,72 @@ use super::relay::Relay;
 /// Bytes buffered between the tap and rmcp.
 const PIPE: usize = 256 * 1024;
 
+/// The longest line a server may write on stdout (a message; results with large embedded
+/// resources stay well under it).
+pub const MAX_LINE: usize = 16 * 1024 * 1024;
+
 #[derive(Deserialize)]
 struct Progress {
     method: String,
     params: ProgressNotificationParam,
 }
 
+/// How reading one line ended.
+#[derive(Debug, PartialEq, Eq)]
+enum Line {
+    /// A whole line (with its `\n`, unless the stream ended without one).
+    Read,
+    /// The stream ended (or failed) before any byte of a new line.
+    End,
+    /// The line passed `max` bytes; what was read of it is dropped.
+    TooLong,
+}
+
+/// Reads one line into `line` (cleared first), never holding more than `max` bytes of it.
+async fn read_line<R: AsyncRead + Unpin>(
+    reader: &mut BufReader<R>,
+    line: &mut Vec<u8>,
+    max: usize,
+) -> Line {
+    line.clear();
+    loop {
+        let Ok(buf) = reader.fill_buf().await else {
+            return Line::End;
+        };
+        if buf.is_empty() {
+            return if line.is_empty() {
+                Line::End
+            } else {
+                Line::Read
+            };
+        }
+        let (chunk, done) = match buf.iter().position(|&b| b == b'\n') {
+            Some(i) => (&buf[..=i], true),
+            None => (buf, false),
+        };
+        if line.len() + chunk.len() > max + 1 {
+            line.clear();
+            return Line::TooLong;
+        }
+        line.extend_from_slice(chunk);
+        let n = chunk.len();
+        reader.consume(n);
+        if done {
+            return Line::Read;
+        }
+    }
+}
+
 /// Starts the tap; returns the stream rmcp reads instead of the child's stdout. It ends when
-/// the child's stdout closes (or rmcp stops reading).
+/// the child's stdout closes, when rmcp stops reading, or at a line longer than [`MAX_LINE`].
 pub fn spawn<R>(server: String, stdout: R, relay: Arc<Relay>) -> DuplexStream
+where
+    R: AsyncRead + Unpin + Send + 'static,
+{
+    spawn_with_limit(server, stdout, relay, MAX_LINE)
+}
+
+fn spawn_with_limit<R>(server: String, stdout: R, relay: Arc<Relay>, max: usize) -> DuplexStream
 where
     R: AsyncRead + Unpin + Send + 'static,
 {
@@ -32,10 +96,17 @@ where
         let mut reader = BufReader::with_capacity(64 * 1024, stdout);
         let mut line = Vec::with_capacity(4096);
         loop {
-            line.clear();
-            match reader.read_until(b'\n', &mut line).await {
-                Ok(0) | Err(_) => break,
-                Ok(_) => {}
+            match read_line(&mut reader, &mut line, max).await {
+                Line::Read => {}
+                Line::End => break,
+                Line::TooLong => {
+                    tracing::error!(
+                        server = %server,
+                        "the server wrote a line longer than {} MiB on stdout; it is dropped and restarted (a server must write one JSON-RPC message per line)",
+                        max / (1024 * 1024)
+                    );
+                    break;
+                }
             }
             if is_progress(&line)
                 && let Ok(note) = serde_json::from_slice::<Progress>(&line)
@@ -61,7 +132,9 @@ fn is_progress(line: &[u8]) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::is_progress;
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _, BufReader};
+
+    use super::{Line, is_progress, read_line};
 
     #[test]
     fn precheck() {
@@ -69,5 +142,42 @@ mod tests {
             br#"{"jsonrpc":"2.0","method":"notifications/progress","params":{}}"#
         ));
         assert!(!is_progress(br#"{"jsonrpc":"2.0","id":1,"result":{}}"#));
+    }
+
+    #[tokio::test]
+    async fn lines_are_read_whole_and_a_long_one_is_refused() {
+        let (mut w, r) = tokio::io::duplex(64);
+        tokio::spawn(async move {
+            let _ = w.write_all(b"short\n").await;
+            let _ = w.write_all(&[b'x'; 1000]).await;
+            let _ = w.write_all(b"\nafter\n").await;
+        });
+        // A 16-byte reader buffer: lines span many reads.
+        let mut reader = BufReader::with_capacity(16, r);
+        let mut line = Vec::new();
+        assert_eq!(read_line(&mut reader, &mut line, 100).await, Line::Read);
+        assert_eq!(line, b"short\n");
+        assert_eq!(read_line(&mut reader, &mut line, 100).await, Line::TooLong);
+        assert!(line.is_empty(), "nothing of the long line is kept");
+        // What follows is not consumed by the refusal: the caller ends the stream anyway.
+        let mut rest = Vec::new();
+        let _ = reader.read_to_end(&mut rest).await;
+        assert!(rest.ends_with(b"after\n"));
+    }
+
+    #[tokio::test]
+    async fn a_line_of_exactly_the_limit_passes_and_eof_ends() {
+        let (mut w, r) = tokio::io::duplex(64);
+        tokio::spawn(async move {
+            let _ = w.write_all(&[b'y'; 100]).await;
+            let _ = w.write_all(b"\nlast").await;
+        });
+        let mut reader = BufReader::with_capacity(16, r);
+        let mut line = Vec::new();
+        assert_eq!(read_line(&mut reader, &mut line, 100).await, Line::Read);
+        assert_eq!(line.len(), 101);
+        assert_eq!(read_line(&mut reader, &mut line, 100).await, Line::Read);
+        assert_eq!(line, b"last", "a last line without newline is still a line");
+        assert_eq!(read_line(&mut reader, &mut line, 100).await, Line::End);
     }
 }
