@@ -6,6 +6,7 @@
 //! are the two transports of the front door.
 
 pub mod front;
+pub mod hot;
 pub mod http;
 pub mod own_tools;
 pub mod stdio;
@@ -492,12 +493,22 @@ pub fn pins_path(plans: &PlansConfig) -> std::path::PathBuf {
 }
 
 /// The next up-request, or never when the call has no client.
-async fn recv(
+pub(crate) async fn recv(
     up: &mut Option<mpsc::Receiver<crate::runtime::relay::UpRequest>>,
 ) -> Option<crate::runtime::relay::UpRequest> {
     match up {
         Some(rx) => rx.recv().await,
         None => std::future::pending().await,
+    }
+}
+
+/// A call's connection to its server ended before the answer.
+pub(crate) fn connection_broke(server: &str) -> Error {
+    Error::Unavailable {
+        server: server.to_string(),
+        reason:
+            "the connection to it broke during the call (it may have crashed); polyclaw restarts it"
+                .into(),
     }
 }
 
@@ -507,10 +518,7 @@ fn downstream_error(server: &str, e: ServiceError) -> Error {
             server: server.to_string(),
             error,
         },
-        ServiceError::TransportClosed | ServiceError::TransportSend(_) => Error::Unavailable {
-            server: server.to_string(),
-            reason: "the connection to it broke during the call (it may have crashed); polyclaw restarts it".into(),
-        },
+        ServiceError::TransportClosed | ServiceError::TransportSend(_) => connection_broke(server),
         other => Error::Downstream {
             server: server.to_string(),
             message: other.to_string(),

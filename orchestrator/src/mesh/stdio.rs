@@ -5,16 +5,23 @@
 //! is answered with a JSON-RPC parse error (-32700, as the spec asks) instead of being
 //! dropped silently, and a line longer than [`MAX_LINE`] is refused the same way without
 //! being buffered whole. One writer task owns stdout, so replies and errors never interleave.
+//!
+//! `tools/call` lines that need no translation skip rmcp: the guard hands them to the hot
+//! path ([`super::hot`]), which forwards them raw and writes the answers through the same
+//! writer. stdin and stdout are driven as non-blocking pipes when they are pipes (rmcp's
+//! `stdio_pipes`), not through tokio's blocking thread pool.
 
 use std::sync::Arc;
 
 use rmcp::ServiceExt;
+use rmcp::model::ProtocolVersion;
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::error::Error;
 
+use super::hot::HotPath;
 use super::{FrontDoor, Mesh};
 
 /// The longest accepted request line.
@@ -25,7 +32,8 @@ pub const MAX_LINE: usize = 16 * 1024 * 1024;
 /// # Errors
 /// [`Error::Io`] when the session cannot start (e.g. stdin is closed at once).
 pub async fn serve(mesh: Arc<Mesh>, shutdown: CancellationToken) -> Result<(), Error> {
-    serve_on(mesh, tokio::io::stdin(), tokio::io::stdout(), shutdown).await
+    let (input, output) = rmcp::transport::stdio_pipes();
+    serve_on(mesh, input, output, shutdown).await
 }
 
 /// [`serve`] over any byte streams (tests use in-memory pipes).
@@ -44,9 +52,10 @@ where
 {
     let (rmcp_in, to_rmcp) = tokio::io::duplex(256 * 1024);
     let (from_rmcp, rmcp_out) = tokio::io::duplex(256 * 1024);
-    let (errors_tx, errors_rx) = mpsc::channel::<String>(16);
-    tokio::spawn(read_guarded(input, to_rmcp, errors_tx));
-    let writer = tokio::spawn(write_merged(from_rmcp, errors_rx, output));
+    let (out_tx, out_rx) = mpsc::channel::<String>(256);
+    let hot = HotPath::new(mesh.clone(), out_tx.clone());
+    tokio::spawn(read_guarded(input, to_rmcp, out_tx, hot.clone()));
+    let writer = tokio::spawn(write_merged(from_rmcp, out_rx, output));
     let running = FrontDoor::new(mesh)
         .serve_with_ct((rmcp_in, rmcp_out), shutdown.child_token())
         .await
@@ -54,6 +63,15 @@ where
             context: format!("the stdio client did not complete the MCP handshake: {e}"),
             source: std::io::Error::other(e.to_string()),
         })?;
+    let peer = running.peer().clone();
+    // 2026-07-28 calls carry per-request metadata the typed path passes on: not raw.
+    if peer
+        .peer_info()
+        .is_some_and(|i| i.protocol_version < ProtocolVersion::V_2026_07_28)
+    {
+        hot.enable(peer);
+        tracing::debug!("stdio hot path enabled: tools/call goes raw to process servers");
+    }
     let _ = running.waiting().await;
     let _ = writer.await;
     Ok(())
@@ -68,11 +86,13 @@ fn parse_error(detail: &str) -> String {
     .to_string()
 }
 
-/// Copies valid JSON lines from the client to rmcp; answers the rest with parse errors.
+/// Copies valid JSON lines from the client to rmcp (or the hot path); answers the rest with
+/// parse errors.
 async fn read_guarded<R: AsyncRead + Unpin>(
     input: R,
     mut to_rmcp: tokio::io::DuplexStream,
     errors: mpsc::Sender<String>,
+    hot: std::sync::Arc<HotPath>,
 ) {
     let mut reader = BufReader::with_capacity(64 * 1024, input);
     let mut line = Vec::with_capacity(4096);
@@ -121,6 +141,9 @@ async fn read_guarded<R: AsyncRead + Unpin>(
         }
         match serde_json::from_slice::<serde::de::IgnoredAny>(text) {
             Ok(_) => {
+                if hot.try_handle(text) {
+                    continue;
+                }
                 if to_rmcp.write_all(text).await.is_err() || to_rmcp.write_all(b"\n").await.is_err()
                 {
                     return;
@@ -133,7 +156,9 @@ async fn read_guarded<R: AsyncRead + Unpin>(
     }
 }
 
-/// The one owner of stdout: rmcp's lines and parse errors, each written whole.
+/// The one owner of stdout: rmcp's lines, parse errors and the hot path's answers, each
+/// written whole. rmcp's lines go first when both are ready: a call's progress (sent through
+/// rmcp) is then always written before the call's answer (sent by the hot path after it).
 async fn write_merged<W: AsyncWrite + Unpin>(
     from_rmcp: tokio::io::DuplexStream,
     mut errors: mpsc::Receiver<String>,
@@ -142,7 +167,8 @@ async fn write_merged<W: AsyncWrite + Unpin>(
     let mut lines = BufReader::new(from_rmcp).lines();
     let mut errors_open = true;
     loop {
-        let line = tokio::select! {
+        let mut line = tokio::select! {
+            biased;
             l = lines.next_line() => match l {
                 Ok(Some(l)) => l,
                 _ => break,
@@ -152,10 +178,9 @@ async fn write_merged<W: AsyncWrite + Unpin>(
                 None => { errors_open = false; continue; }
             },
         };
-        if output.write_all(line.as_bytes()).await.is_err()
-            || output.write_all(b"\n").await.is_err()
-            || output.flush().await.is_err()
-        {
+        // One write per message: a pipe reader wakes once.
+        line.push('\n');
+        if output.write_all(line.as_bytes()).await.is_err() || output.flush().await.is_err() {
             break;
         }
     }

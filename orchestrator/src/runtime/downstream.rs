@@ -194,6 +194,8 @@ pub struct Downstream {
     usage: Mutex<(Instant, usize)>,
     /// Warm containers (image servers with `warm > 0`); shared with per-client instances.
     pool: Arc<tokio::sync::OnceCell<Arc<docker::pool::WarmPool>>>,
+    /// The raw link of the current connection (stdio process servers): the hot path.
+    raw: Mutex<Option<Arc<super::raw::RawLink>>>,
 }
 
 impl std::fmt::Debug for Downstream {
@@ -233,6 +235,7 @@ impl Downstream {
             relay,
             usage: Mutex::new((Instant::now(), 0)),
             pool: Arc::default(),
+            raw: Mutex::new(None),
         })
     }
 
@@ -250,6 +253,7 @@ impl Downstream {
             relay: self.relay.clone(),
             usage: Mutex::new((Instant::now(), 0)),
             pool: self.pool.clone(),
+            raw: Mutex::new(None),
         })
     }
 
@@ -261,6 +265,16 @@ impl Downstream {
             u.1 += 1;
         }
         UseGuard(Arc::clone(self))
+    }
+
+    /// The raw link for the hot path: only while the server is ready and its connection is
+    /// a stdio process's pipes.
+    pub fn raw_link(&self) -> Option<Arc<super::raw::RawLink>> {
+        let ready = matches!(&*self.status.borrow(), Status::Ready { peer, .. } if !peer.is_transport_closed());
+        if !ready {
+            return None;
+        }
+        lock(&self.raw).clone().filter(|l| !l.is_closed())
     }
 
     /// Whether it has been idle (no request in flight) for longer than its idle timeout.
@@ -689,7 +703,14 @@ impl Downstream {
         }
         let (child, stdout, stdin) = process::spawn(&self.spec.name, command, args, &env, cwd)
             .map_err(|e| self.spec.secrets.redact(&e.to_string()))?;
-        let stdout = super::tap::spawn(self.spec.name.clone(), stdout, self.relay.clone());
+        let (link, stdin) = super::raw::RawLink::spawn(self.spec.name.clone(), stdin);
+        let stdout = super::tap::spawn(
+            self.spec.name.clone(),
+            stdout,
+            self.relay.clone(),
+            Some(link.clone()),
+        );
+        *lock(&self.raw) = Some(link);
         let started =
             tokio::time::timeout(START_TIMEOUT, serve_client(self.handler(), (stdout, stdin)))
                 .await;
@@ -717,7 +738,13 @@ impl Downstream {
         started: docker::pool::Started,
         image: &str,
     ) -> Result<(RunningService<RoleClient, DownstreamHandler>, Option<Owned>), String> {
-        let stdout = super::tap::spawn(self.spec.name.clone(), started.stdout, self.relay.clone());
+        *lock(&self.raw) = None;
+        let stdout = super::tap::spawn(
+            self.spec.name.clone(),
+            started.stdout,
+            self.relay.clone(),
+            None,
+        );
         let owned = Owned::Container(started.container, engine);
         match tokio::time::timeout(
             START_TIMEOUT,

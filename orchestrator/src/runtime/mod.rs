@@ -12,6 +12,7 @@ pub mod docker;
 pub mod downstream;
 pub mod handler;
 pub mod process;
+pub mod raw;
 pub mod relay;
 pub mod tap;
 

@@ -17,6 +17,7 @@ use rmcp::model::ProgressNotificationParam;
 use serde::Deserialize;
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWriteExt, BufReader, DuplexStream};
 
+use super::raw::RawLink;
 use super::relay::Relay;
 
 /// Bytes buffered between the tap and rmcp.
@@ -80,17 +81,18 @@ async fn read_line<R: AsyncRead + Unpin>(
 
 /// Starts the tap; returns the stream rmcp reads instead of the child's stdout. It ends when
 /// the child's stdout closes, when rmcp stops reading, or at a line longer than [`MAX_LINE`].
-pub fn spawn<R>(server: String, stdout: R, relay: Arc<Relay>) -> DuplexStream
+/// With a raw `link`, responses to raw calls go to them instead of rmcp; when the tap ends,
+/// the link's pending calls fail.
+pub fn spawn<R>(
+    server: String,
+    stdout: R,
+    relay: Arc<Relay>,
+    link: Option<Arc<RawLink>>,
+) -> DuplexStream
 where
     R: AsyncRead + Unpin + Send + 'static,
 {
-    spawn_with_limit(server, stdout, relay, MAX_LINE)
-}
-
-fn spawn_with_limit<R>(server: String, stdout: R, relay: Arc<Relay>, max: usize) -> DuplexStream
-where
-    R: AsyncRead + Unpin + Send + 'static,
-{
+    let max = MAX_LINE;
     let (for_rmcp, mut to_rmcp) = tokio::io::duplex(PIPE);
     tokio::spawn(async move {
         let mut reader = BufReader::with_capacity(64 * 1024, stdout);
@@ -115,9 +117,18 @@ where
                 relay.forward_progress(&server, note.params).await;
                 continue;
             }
+            if let Some(link) = &link {
+                match link.take(std::mem::take(&mut line)) {
+                    Some(theirs) => line = theirs,
+                    None => continue,
+                }
+            }
             if to_rmcp.write_all(&line).await.is_err() {
                 break;
             }
+        }
+        if let Some(link) = &link {
+            link.close();
         }
         let _ = to_rmcp.shutdown().await;
     });
