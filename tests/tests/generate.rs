@@ -501,7 +501,15 @@ auto_approve = true
             .is_file(),
         "the generated server is registered"
     );
+    // Created and removed within the serve's 2 s look at the registrations: it still drops
+    // the server, so its container stops and the image goes.
     let removed = polyclaw_cli(&config.path, &["servers", "remove", &name])?;
     ensure!(removed.status.success(), "{removed:?}");
+    let (images, _) = leftovers(&name)?;
+    ensure!(
+        images.is_empty(),
+        "the image is removed: {images:?} ({})",
+        String::from_utf8_lossy(&removed.stderr)
+    );
     Ok(())
 }

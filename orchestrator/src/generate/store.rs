@@ -169,6 +169,11 @@ pub fn load_specs(state: &Path) -> Vec<ServerSpec> {
         .collect()
 }
 
+/// Whether a server runs a generated image (`polyclaw-gen/…`, see `pipeline::image_tag`).
+fn is_generated(spec: &ServerSpec) -> bool {
+    matches!(&spec.transport, crate::config::Transport::Docker { image, .. } if image.starts_with("polyclaw-gen/"))
+}
+
 /// Keeps a running mesh in step with the registrations: new ones are added, removed ones
 /// are removed (only servers that were registrations: config servers are never touched).
 /// Ends when the mesh is gone or `stop` is cancelled.
@@ -215,7 +220,16 @@ pub async fn watch(
                 }
             }
         }
-        for name in known.difference(&now) {
+        // Gone since the last look, and also generated servers this process added and whose
+        // registration was removed before this look (created and removed within one tick).
+        let mut gone: BTreeSet<String> = known.difference(&now).cloned().collect();
+        gone.extend(
+            mesh.servers()
+                .iter()
+                .filter(|ds| is_generated(&ds.spec) && !now.contains(&ds.spec.name))
+                .map(|ds| ds.spec.name.clone()),
+        );
+        for name in &gone {
             if mesh.server(name).is_some() && !mesh.config_servers.contains(name) {
                 tracing::info!(server = %name, "its registration was removed; removing the server");
                 let _ = mesh.remove_server(name).await;
