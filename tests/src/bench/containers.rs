@@ -50,7 +50,15 @@ pub async fn p3_container_start(bins: &Bins, plan: &Plan) -> Result<Figure> {
     let root = CancellationToken::new();
     let mesh = Mesh::start(&config, root.clone());
     let result = measure(&mesh, &root, plan).await;
+    root.cancel();
     mesh.shutdown().await;
+    // The safety net `polyclaw serve` has too: a warm container the pool was starting while
+    // it stopped would outlive the bench.
+    if let Ok(engine) = polyclaw::runtime::docker::Engine::connect().await {
+        let _ = engine
+            .remove_owned(polyclaw::runtime::docker::labels::instance_id())
+            .await;
+    }
     result
 }
 
