@@ -415,6 +415,9 @@ fn name_is_free(ctx: &Context, name: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// The repository prefix of every generated image.
+pub const IMAGE_PREFIX: &str = "polyclaw-gen/";
+
 /// `polyclaw-gen/NAME:SHA12` (lower case, as image references must be).
 fn image_tag(spec: &Spec) -> String {
     let mut repo: String = spec
@@ -431,7 +434,7 @@ fn image_tag(spec: &Spec) -> String {
         repo = "server".into();
     }
     format!(
-        "polyclaw-gen/{repo}:{}",
+        "{IMAGE_PREFIX}{repo}:{}",
         spec.sha256.get(..12).unwrap_or("latest")
     )
 }

@@ -169,9 +169,9 @@ pub fn load_specs(state: &Path) -> Vec<ServerSpec> {
         .collect()
 }
 
-/// Whether a server runs a generated image (`polyclaw-gen/…`, see `pipeline::image_tag`).
+/// Whether a server runs a generated image (see `pipeline::image_tag`).
 fn is_generated(spec: &ServerSpec) -> bool {
-    matches!(&spec.transport, crate::config::Transport::Docker { image, .. } if image.starts_with("polyclaw-gen/"))
+    matches!(&spec.transport, crate::config::Transport::Docker { image, .. } if image.starts_with(super::pipeline::IMAGE_PREFIX))
 }
 
 /// Keeps a running mesh in step with the registrations: new ones are added, removed ones

@@ -30,7 +30,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::{Mesh, connection_broke, own_tools, recv};
 use crate::error::Error;
-use crate::runtime::raw::{ID_PREFIX, RawLink};
+use crate::runtime::raw::{ID_PREFIX, RawLink, contains_bytes};
 
 #[derive(Deserialize)]
 struct Envelope<'a> {
@@ -106,11 +106,6 @@ impl Drop for InFlight<'_> {
     }
 }
 
-/// A cheap test before any parsing: does `line` contain `needle`?
-fn contains(line: &[u8], needle: &[u8]) -> bool {
-    line.windows(needle.len()).any(|w| w == needle)
-}
-
 impl HotPath {
     /// A disabled hot path writing to `out`.
     #[must_use]
@@ -128,15 +123,15 @@ impl HotPath {
         let _ = self.client.set(peer);
     }
 
-    /// Takes `line` (one valid JSON message from the client) if the hot path can serve it:
-    /// a `tools/call` it forwards raw, or a cancellation of such a call. `false`: give it to
-    /// rmcp.
+    /// Takes `line` (one message from the client) if the hot path can serve it: a
+    /// `tools/call` it forwards raw, or a cancellation of such a call. A taken line has been
+    /// parsed whole, so it is valid JSON. `false`: give it to rmcp (after checking it is JSON).
     pub fn try_handle(self: &Arc<Self>, line: &[u8]) -> bool {
         let Some(client) = self.client.get() else {
             return false;
         };
-        let call = contains(line, b"tools/call");
-        if !call && !contains(line, b"notifications/cancelled") {
+        let call = contains_bytes(line, b"tools/call");
+        if !call && !contains_bytes(line, b"notifications/cancelled") {
             return false;
         }
         let Ok(envelope) = serde_json::from_slice::<Envelope<'_>>(line) else {

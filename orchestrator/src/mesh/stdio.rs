@@ -139,11 +139,13 @@ async fn read_guarded<R: AsyncRead + Unpin>(
         if text.is_empty() {
             continue;
         }
+        // A line the hot path takes has been parsed whole there (valid JSON): it is not
+        // parsed a second time here.
+        if hot.try_handle(text) {
+            continue;
+        }
         match serde_json::from_slice::<serde::de::IgnoredAny>(text) {
             Ok(_) => {
-                if hot.try_handle(text) {
-                    continue;
-                }
                 if to_rmcp.write_all(text).await.is_err() || to_rmcp.write_all(b"\n").await.is_err()
                 {
                     return;

@@ -152,9 +152,13 @@ impl RawLink {
     }
 }
 
+/// A cheap test before any parsing: does `line` contain `needle`?
+pub fn contains_bytes(line: &[u8], needle: &[u8]) -> bool {
+    line.windows(needle.len()).any(|w| w == needle)
+}
+
 fn mentions_prefix(line: &[u8]) -> bool {
-    line.windows(ID_PREFIX.len())
-        .any(|w| w == ID_PREFIX.as_bytes())
+    contains_bytes(line, ID_PREFIX.as_bytes())
 }
 
 /// The number of a response (no `method`) whose id is `"pc:<n>"`.

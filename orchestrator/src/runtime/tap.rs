@@ -17,7 +17,7 @@ use rmcp::model::ProgressNotificationParam;
 use serde::Deserialize;
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWriteExt, BufReader, DuplexStream};
 
-use super::raw::RawLink;
+use super::raw::{RawLink, contains_bytes};
 use super::relay::Relay;
 
 /// Bytes buffered between the tap and rmcp.
@@ -92,20 +92,19 @@ pub fn spawn<R>(
 where
     R: AsyncRead + Unpin + Send + 'static,
 {
-    let max = MAX_LINE;
     let (for_rmcp, mut to_rmcp) = tokio::io::duplex(PIPE);
     tokio::spawn(async move {
         let mut reader = BufReader::with_capacity(64 * 1024, stdout);
         let mut line = Vec::with_capacity(4096);
         loop {
-            match read_line(&mut reader, &mut line, max).await {
+            match read_line(&mut reader, &mut line, MAX_LINE).await {
                 Line::Read => {}
                 Line::End => break,
                 Line::TooLong => {
                     tracing::error!(
                         server = %server,
                         "the server wrote a line longer than {} MiB on stdout; it is dropped and restarted (a server must write one JSON-RPC message per line)",
-                        max / (1024 * 1024)
+                        MAX_LINE / (1024 * 1024)
                     );
                     break;
                 }
@@ -137,8 +136,7 @@ where
 
 /// A cheap pre-check so only likely progress lines are parsed twice.
 fn is_progress(line: &[u8]) -> bool {
-    const NEEDLE: &[u8] = b"notifications/progress";
-    line.len() < 64 * 1024 && line.windows(NEEDLE.len()).any(|w| w == NEEDLE)
+    line.len() < 64 * 1024 && contains_bytes(line, b"notifications/progress")
 }
 
 #[cfg(test)]
