@@ -229,3 +229,39 @@ pub fn git_repo() -> Result<tempfile::TempDir> {
     std::fs::write(dir.path().join("new.txt"), "untracked\n")?;
     Ok(dir)
 }
+
+/// The lines `docker ARGS…` prints (empty ones dropped).
+///
+/// # Errors
+/// When docker cannot run or fails.
+pub fn docker_lines(args: &[&str]) -> Result<Vec<String>> {
+    let out = Command::new("docker").args(args).output()?;
+    anyhow::ensure!(out.status.success(), "docker {args:?} failed: {out:?}");
+    Ok(String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .filter(|l| !l.is_empty())
+        .collect())
+}
+
+/// Runs `polyclaw images build --only IMAGES…` (like a user would); the error says what
+/// failed. Tests call it once per process (behind a `OnceLock`).
+///
+/// # Errors
+/// The build's stderr, or why polyclaw could not run.
+pub fn build_images(only: &[&str]) -> std::result::Result<(), String> {
+    let out = Command::new(bin("polyclaw").map_err(|e| e.to_string())?)
+        .args(["images", "build", "--only"])
+        .args(only)
+        .output()
+        .map_err(|e| e.to_string())?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "`polyclaw images build --only {}` failed (these tests need a running Docker engine):\n{}",
+            only.join(" "),
+            String::from_utf8_lossy(&out.stderr)
+        ))
+    }
+}

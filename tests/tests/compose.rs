@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, bail, ensure};
 use polyclaw_tests::python::{run_mcp_client, workspace_root};
-use polyclaw_tests::support::{bin, first_text, free_port, ok_result, tool_names};
+use polyclaw_tests::support::{bin, docker_lines, first_text, free_port, ok_result, tool_names};
 use serde_json::json;
 
 /// `docker-compose down` on every path.
@@ -39,21 +39,14 @@ impl Drop for Project {
 }
 
 fn containers_owned_by_project_polyclaw() -> Result<Vec<String>> {
-    let out = Command::new("docker")
-        .args([
-            "ps",
-            "-a",
-            "--filter",
-            "label=io.polyclaw.managed=true",
-            "--format",
-            "{{.Names}} {{.Label \"io.polyclaw.owner-host\"}}",
-        ])
-        .output()?;
-    ensure!(out.status.success(), "docker ps: {out:?}");
-    Ok(String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(str::to_string)
-        .collect())
+    docker_lines(&[
+        "ps",
+        "-a",
+        "--filter",
+        "label=io.polyclaw.managed=true",
+        "--format",
+        "{{.Names}} {{.Label \"io.polyclaw.owner-host\"}}",
+    ])
 }
 
 #[test]

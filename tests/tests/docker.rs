@@ -10,48 +10,30 @@ use std::time::Duration;
 
 use anyhow::{Context as _, Result, bail, ensure};
 use polyclaw_tests::python::run_mcp_client;
-use polyclaw_tests::support::{Polyclaw, TestConfig, bin, first_text, ok_result};
+use polyclaw_tests::support::{
+    Polyclaw, TestConfig, bin, build_images, docker_lines, first_text, ok_result,
+};
 use serde_json::{Value, json};
 
 /// Builds the images these tests use, once per test process.
 fn images() -> Result<()> {
     static BUILT: OnceLock<Result<(), String>> = OnceLock::new();
     BUILT
-        .get_or_init(|| {
-            let out = Command::new(bin("polyclaw").map_err(|e| e.to_string())?)
-                .args(["images", "build", "--only", "echo", "fs"])
-                .output()
-                .map_err(|e| e.to_string())?;
-            if out.status.success() {
-                Ok(())
-            } else {
-                Err(format!(
-                    "`polyclaw images build` failed (these tests need a running Docker engine):\n{}",
-                    String::from_utf8_lossy(&out.stderr)
-                ))
-            }
-        })
+        .get_or_init(|| build_images(&["echo", "fs"]))
         .clone()
         .map_err(anyhow::Error::msg)
 }
 
 /// Containers with polyclaw's label, by name.
 fn managed_containers() -> Result<Vec<String>> {
-    let out = Command::new("docker")
-        .args([
-            "ps",
-            "-a",
-            "--filter",
-            "label=io.polyclaw.managed=true",
-            "--format",
-            "{{.Names}}",
-        ])
-        .output()?;
-    ensure!(out.status.success(), "docker ps failed: {out:?}");
-    Ok(String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(str::to_string)
-        .collect())
+    docker_lines(&[
+        "ps",
+        "-a",
+        "--filter",
+        "label=io.polyclaw.managed=true",
+        "--format",
+        "{{.Names}}",
+    ])
 }
 
 fn server_entry<'a>(servers: &'a Value, name: &str) -> Result<&'a Value> {
@@ -294,40 +276,26 @@ command = "{bin}/polyclaw-server-echo"
 
 /// Names of the networks polyclaw made (labelled as its own).
 fn managed_networks() -> Result<Vec<String>> {
-    let out = Command::new("docker")
-        .args([
-            "network",
-            "ls",
-            "--filter",
-            "label=io.polyclaw.managed=true",
-            "--format",
-            "{{.Name}}",
-        ])
-        .output()?;
-    ensure!(out.status.success(), "docker network ls failed: {out:?}");
-    Ok(String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(str::to_string)
-        .collect())
+    docker_lines(&[
+        "network",
+        "ls",
+        "--filter",
+        "label=io.polyclaw.managed=true",
+        "--format",
+        "{{.Name}}",
+    ])
 }
 
 /// Short ids (= host names inside) of one server's containers, by label.
 fn containers_of(server: &str) -> Result<Vec<String>> {
-    let out = Command::new("docker")
-        .args([
-            "ps",
-            "-a",
-            "--filter",
-            &format!("label=io.polyclaw.server={server}"),
-            "--format",
-            "{{.ID}}",
-        ])
-        .output()?;
-    ensure!(out.status.success(), "docker ps failed: {out:?}");
-    Ok(String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(str::to_string)
-        .collect())
+    docker_lines(&[
+        "ps",
+        "-a",
+        "--filter",
+        &format!("label=io.polyclaw.server={server}"),
+        "--format",
+        "{{.ID}}",
+    ])
 }
 
 fn wait_for(what: &str, within: Duration, mut ok: impl FnMut() -> Result<bool>) -> Result<()> {

@@ -13,7 +13,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, bail, ensure};
 use polyclaw_tests::python::run_mcp_client;
-use polyclaw_tests::support::{Polyclaw, TestConfig, bin, first_text, ok_result, tool_names};
+use polyclaw_tests::support::{
+    Polyclaw, TestConfig, bin, build_images, docker_lines, first_text, ok_result, tool_names,
+};
 use serde_json::{Value, json};
 
 /// The static busybox the specs copy into their images.
@@ -30,18 +32,7 @@ fn prerequisites() -> Result<()> {
                     "{BUSYBOX} is missing: these tests copy it into generated images; install busybox-static (scripts/deps.sh does)"
                 ));
             }
-            let out = Command::new(bin("polyclaw").map_err(|e| e.to_string())?)
-                .args(["images", "build", "--only", "exec"])
-                .output()
-                .map_err(|e| e.to_string())?;
-            if out.status.success() {
-                Ok(())
-            } else {
-                Err(format!(
-                    "`polyclaw images build --only exec` failed (these tests need a running Docker engine):\n{}",
-                    String::from_utf8_lossy(&out.stderr)
-                ))
-            }
+            build_images(&["exec"])
         })
         .clone()
         .map_err(anyhow::Error::msg)
@@ -100,16 +91,6 @@ fn polyclaw_cli(config: &Path, args: &[&str]) -> Result<Output> {
         .args(args)
         .env("RUST_LOG", "polyclaw=info,warn")
         .output()?)
-}
-
-fn docker_lines(args: &[&str]) -> Result<Vec<String>> {
-    let out = Command::new("docker").args(args).output()?;
-    ensure!(out.status.success(), "docker {args:?} failed: {out:?}");
-    Ok(String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(str::to_string)
-        .filter(|l| !l.is_empty())
-        .collect())
 }
 
 /// Images and containers (any state) labelled as server `name`'s.
