@@ -128,6 +128,26 @@ pub enum ImagesCommand {
         #[arg(long, value_name = "DIR")]
         source: Option<PathBuf>,
     },
+    /// Build a base image for generated servers, locally (debootstrap, no registry).
+    ///
+    /// `python`: Debian bookworm (minbase) with python3 and the pinned Python MCP SDK, tagged
+    /// polyclaw/python-base:bookworm-mcp2.3.0. A few minutes the first time (network-bound),
+    /// then cached: it is skipped while the image exists. Needs root, debootstrap and pip.
+    Base {
+        /// Which base: `python`.
+        #[arg(value_parser = ["python"])]
+        which: String,
+        /// Debian mirror debootstrap downloads from.
+        #[arg(
+            long,
+            value_name = "URL",
+            default_value = "http://deb.debian.org/debian"
+        )]
+        mirror: String,
+        /// Build it again even if it exists.
+        #[arg(long)]
+        rebuild: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]

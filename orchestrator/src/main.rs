@@ -103,6 +103,11 @@ impl From<cli::Cli> for polyclaw::commands::Invocation {
             cli::Command::Images(cli::ImagesCommand::Build { only, source }) => {
                 Action::ImagesBuild { only, source }
             }
+            cli::Command::Images(cli::ImagesCommand::Base {
+                which: _,
+                mirror,
+                rebuild,
+            }) => Action::ImagesBasePython { mirror, rebuild },
             cli::Command::Runs(cli::RunsCommand::Show { id }) => Action::RunsShow { id },
             cli::Command::Generate(a) => Action::Generate {
                 template: a.template,

@@ -9,14 +9,10 @@ use std::process::ExitCode;
 use crate::config::Config;
 use crate::error::Error;
 use crate::generate::pipeline::{Context, Request, generate as run_pipeline};
-use crate::generate::{Stage, StageEvent, spec, store, template};
+use crate::generate::{Stage, StageEvent, remove, spec, store, template};
 use crate::plans::store::state_dir;
-use crate::runtime::docker;
 
 use super::out;
-
-/// How long `servers remove` waits for a running serve to stop the server's container.
-const CONTAINER_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// `generate --template T --spec FILE [--json]`
 ///
@@ -81,7 +77,7 @@ pub async fn generate(
 /// [`Error::UnknownServer`] for a name that is neither.
 pub async fn servers_remove(config: &Config, name: &str) -> Result<ExitCode, Error> {
     let state = state_dir(&config.plans);
-    let Some(reg) = store::load(&state, name)? else {
+    let Some(removal) = remove::remove(&state, name, None).await? else {
         if config.servers.iter().any(|s| s.name == name) {
             return Err(Error::InvalidInput(format!(
                 "`{name}` comes from {}; remove its [servers.{name}] table there (only generated servers are removed by this command)",
@@ -90,54 +86,17 @@ pub async fn servers_remove(config: &Config, name: &str) -> Result<ExitCode, Err
         }
         return Err(Error::UnknownServer(name.to_string()));
     };
-    store::remove(&state, name)?;
     out(&format!(
         "removed the registration of `{name}`; a running `polyclaw serve` drops it within {} s",
         store::WATCH_EVERY.as_secs()
     ));
-    let engine = docker::Engine::connect().await?;
-    // A running serve stops the server's containers within a few seconds (a serve that was
-    // just stopped may still be removing them); an image still in use cannot be removed.
-    let deadline = std::time::Instant::now() + CONTAINER_WAIT;
-    let users = loop {
-        let managed = engine
-            .managed_containers(None)
-            .await?
-            .iter()
-            .any(|(_, l)| l.get(docker::labels::SERVER).map(String::as_str) == Some(name));
-        let users = engine.containers_using(&reg.image).await?;
-        if (!managed && users.is_empty()) || std::time::Instant::now() > deadline {
-            break users;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
-    };
-    if !users.is_empty() {
-        // The registration is gone, which is what matters; the image is only disk space.
-        eprintln!(
-            "warning: image {} is kept: container(s) {} still use it; remove it with `docker rmi {}` once they are gone",
-            reg.image,
-            users.join(", "),
-            reg.image
-        );
-        return Ok(ExitCode::SUCCESS);
+    for w in &removal.warnings {
+        eprintln!("warning: {w}");
     }
-    let mut removed = engine.remove_image(&reg.image).await?;
-    let labelled = [
-        (docker::labels::GENERATED, "true"),
-        (docker::labels::SERVER, name),
-    ];
-    for image in engine.images_labelled(&labelled).await? {
-        // Older builds of the same server; one still in use by someone else's container is
-        // left alone with a warning rather than failing the removal.
-        match engine.remove_image(&image).await {
-            Ok(gone) => removed |= gone,
-            Err(e) => eprintln!("warning: an older image of `{name}` is kept: {e}"),
-        }
-    }
-    if removed {
-        out(&format!("removed image {}", reg.image));
-    } else {
-        out(&format!("image {} was already gone", reg.image));
+    if removal.image_removed {
+        out(&format!("removed image {}", removal.image));
+    } else if removal.warnings.is_empty() {
+        out(&format!("image {} was already gone", removal.image));
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -173,3 +173,26 @@ fn bar(done: usize, total: usize) -> String {
     let filled = (done * width).checked_div(total).unwrap_or(width);
     format!("[{}{}]", "#".repeat(filled), ".".repeat(width - filled))
 }
+
+/// `images base python [--mirror URL] [--rebuild]`: the `python` template's base image.
+///
+/// # Errors
+/// Docker unreachable, a missing tool, or a failed step (with its output).
+pub async fn base_python(mirror: &str, rebuild: bool) -> Result<ExitCode, Error> {
+    use crate::generate::python;
+    let engine = docker::Engine::connect().await?;
+    if !rebuild && engine.image_exists(python::DEFAULT_TAG).await? {
+        out(&format!(
+            "{} is already built (`--rebuild` builds it again)",
+            python::DEFAULT_TAG
+        ));
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut report = |line: &str| eprintln!("{line}");
+    python::build(&engine, mirror, &mut report).await?;
+    out(&format!(
+        "the `python` template builds FROM {} (set `[generate] python_base` to use another)",
+        python::DEFAULT_TAG
+    ));
+    Ok(ExitCode::SUCCESS)
+}

@@ -121,6 +121,13 @@ pub enum Action {
         /// `--source`
         source: Option<PathBuf>,
     },
+    /// `images base python`
+    ImagesBasePython {
+        /// `--mirror`
+        mirror: String,
+        /// `--rebuild`
+        rebuild: bool,
+    },
     /// `generate --template T --spec FILE`
     Generate {
         /// Template name.
@@ -231,6 +238,7 @@ pub async fn run(inv: Invocation) -> Result<ExitCode, Error> {
         Action::PlanRun { file, json } => plan::run(&load()?, &file, json).await,
         Action::RunsList => plan::runs_list(&load()?),
         Action::ImagesBuild { only, source } => images::build(source.as_deref(), &only).await,
+        Action::ImagesBasePython { mirror, rebuild } => images::base_python(&mirror, rebuild).await,
         Action::RunsShow { id } => plan::runs_show(&load()?, &id),
         Action::Generate {
             template,

@@ -96,8 +96,9 @@ pub struct GenerateConfig {
     /// Let a plan's missing capability be generated without asking first (default false:
     /// polyclaw reports what it would generate and waits for approval).
     pub auto_approve: bool,
-    /// Base image of the `python` template; default `polyclaw/python-base:latest`, built by
-    /// `polyclaw images base python`.
+    /// Base image of the `python` template (python3 ≥ 3.10 with the `mcp` 2.x SDK importable);
+    /// default `polyclaw/python-base:bookworm-mcp2.3.0`, built by `polyclaw images base python`
+    /// (or by the first `python` generation).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub python_base: Option<String>,
 }

@@ -16,6 +16,10 @@
 //! - `catalog`: known servers by capability, the planner's first resort for a gap
 //!   ([`catalog::fill_gaps`]).
 //! - `mcp`: the `polyclaw__create_server` tool.
+//! - `python`: the Python base image of the `python` template (debootstrap + the pinned SDK,
+//!   imported through the engine; `polyclaw images base python`).
+//! - `remove`: a generated server's registration, mesh entry and image, for
+//!   `polyclaw servers remove` and `polyclaw__remove_server`.
 //! - `store`: registrations under `<state dir>/generated/`, loaded when the mesh starts and
 //!   watched while it runs, so a generated server survives restarts and a CLI `generate`
 //!   reaches a running `serve`.
@@ -26,7 +30,8 @@
 pub mod catalog;
 pub mod mcp;
 pub mod pipeline;
-mod python;
+pub mod python;
+pub mod remove;
 pub mod spec;
 pub mod store;
 pub mod template;

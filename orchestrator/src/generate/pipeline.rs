@@ -173,10 +173,14 @@ async fn stages(
     let spec =
         spec::validate(&template, request.spec).map_err(|issues| fail(issues_text(&issues)))?;
     name_is_free(ctx, &spec.name).map_err(fail)?;
+    let tools = if template.tools_from_server {
+        "tools from the server".to_string()
+    } else {
+        format!("{} tool(s)", spec.tools.len())
+    };
     t.done(format!(
-        "spec `{}` is valid: {} tool(s), {} example(s)",
+        "spec `{}` is valid: {tools}, {} example(s)",
         spec.name,
-        spec.tools.len(),
         spec.examples.len()
     ));
 
@@ -197,6 +201,20 @@ async fn stages(
     t.begin(Stage::Build, format!("building image {tag}"));
     let fail = |message: String| (Stage::Build, message);
     let engine = Engine::connect().await.map_err(|e| fail(e.to_string()))?;
+    if template.build.base.is_some() {
+        let progress = t.progress;
+        let mut report = |line: &str| {
+            tracing::info!(server = %spec.name, "{line}");
+            progress(StageEvent {
+                stage: Stage::Build,
+                done: false,
+                message: line.to_string(),
+            });
+        };
+        super::python::ensure(&engine, ctx.config.python_base.as_deref(), &mut report)
+            .await
+            .map_err(|e| fail(error_text(&e)))?;
+    }
     made.engine = Some(engine.clone());
     made.image = Some(tag.clone());
     let created = SystemTime::now()
@@ -225,11 +243,18 @@ async fn stages(
     // 4. quarantine
     t.begin(
         Stage::Quarantine,
-        "starting it in quarantine (no network, no secrets, limits)",
+        match &template.run.network {
+            None => "starting it in quarantine (no network, no secrets, limits)".to_string(),
+            Some(n) => format!(
+                "starting it in quarantine (network `{n}`, as template `{}` needs; no secrets, limits)",
+                template.name
+            ),
+        },
     );
     let server = RawServer {
         image: Some(tag.clone()),
         args: template.run.command.clone(),
+        network: template.run.network.clone(),
         description: Some(format!(
             "generated from template `{}`: {}",
             template.name, spec.description
@@ -264,7 +289,12 @@ async fn stages(
         ),
     );
     let listed = quarantine.view().tools.clone();
-    check_tools(&spec, &listed).map_err(|m| (Stage::Contract, m))?;
+    let spec = if template.tools_from_server {
+        server_tools(spec, &listed).map_err(|m| (Stage::Contract, m))?
+    } else {
+        check_tools(&spec, &listed).map_err(|m| (Stage::Contract, m))?;
+        spec
+    };
     let mut failures = Vec::new();
     for (i, example) in spec.examples.iter().enumerate() {
         if let Err(why) = run_example(&peer, example).await {
@@ -501,13 +531,10 @@ async fn render(
             mode: 0o755,
         });
     }
-    let base_image = match (&recipe.base_image, &ctx.config.python_base) {
-        (Some(_), Some(configured)) if recipe.python_sdk.is_some() => Some(configured.clone()),
-        (base, _) => base.clone(),
-    };
-    if let Some(folder) = &recipe.python_sdk {
-        files.extend(super::python::sdk_files(folder).await?);
-    }
+    let base_image = recipe
+        .base
+        .as_ref()
+        .map(|_| super::python::base_tag(ctx.config.python_base.as_deref()).to_string());
     let context = json!({
         "spec": spec.value,
         "binaries": binaries,
@@ -603,6 +630,35 @@ fn quarantine(spec: ServerSpec) -> Arc<Downstream> {
     let root = CancellationToken::new();
     let (events, _) = tokio::sync::mpsc::unbounded_channel();
     Downstream::new(spec, &root, events, Arc::new(Relay::default()))
+}
+
+/// The server's own tools become the spec's (a template with `tools = "server"`); the
+/// examples must name them and fit their input schemas.
+fn server_tools(mut spec: Spec, listed: &[rmcp::model::Tool]) -> Result<Spec, String> {
+    if listed.is_empty() {
+        return Err("the server lists no tools".into());
+    }
+    spec.tools = listed
+        .iter()
+        .map(|t| spec::ToolSpec {
+            name: t.name.to_string(),
+            description: t.description.as_deref().unwrap_or_default().to_string(),
+            input_schema: Value::Object((*t.input_schema).clone()),
+        })
+        .collect();
+    let issues = spec::check_examples(&spec.tools, &spec.examples, false);
+    if issues.is_empty() {
+        Ok(spec)
+    } else {
+        Err(format!(
+            "the examples do not fit the server's tools:\n  - {}",
+            issues
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("\n  - ")
+        ))
+    }
 }
 
 /// `tools/list` must name exactly the spec's tools, each with the spec's arguments.

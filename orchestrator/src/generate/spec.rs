@@ -66,6 +66,7 @@ struct Common {
     name: String,
     #[serde(default)]
     description: String,
+    #[serde(default)]
     tools: Vec<ToolSpec>,
     examples: Vec<Example>,
 }
@@ -132,6 +133,21 @@ pub fn validate(template: &Template, value: Value) -> Result<Spec, Vec<ConfigIss
             message,
         });
     }
+    if template.tools_from_server {
+        // The server derives its tools (e.g. from an OpenAPI document): the examples are
+        // checked against its tools/list in the contract stage.
+        if !issues.is_empty() {
+            return Err(issues);
+        }
+        return Ok(Spec {
+            sha256: sha256_hex(&value),
+            name: common.name,
+            description: common.description,
+            tools: Vec::new(),
+            examples: common.examples,
+            value,
+        });
+    }
     let mut tools: BTreeMap<&str, usize> = BTreeMap::new();
     for (i, t) in common.tools.iter().enumerate() {
         if tools.insert(&t.name, i).is_some() {
@@ -144,21 +160,48 @@ pub fn validate(template: &Template, value: Value) -> Result<Spec, Vec<ConfigIss
             });
         }
     }
-    let mut tried: Vec<bool> = vec![false; common.tools.len()];
-    for (i, ex) in common.examples.iter().enumerate() {
-        let Some(&t) = tools.get(ex.tool.as_str()) else {
+    issues.extend(check_examples(&common.tools, &common.examples, true));
+    if !issues.is_empty() {
+        return Err(issues);
+    }
+    Ok(Spec {
+        sha256: sha256_hex(&value),
+        name: common.name,
+        description: common.description,
+        tools: common.tools,
+        examples: common.examples,
+        value,
+    })
+}
+
+/// Every example must name one of `tools` and its arguments must fit that tool's input
+/// schema; with `every_tool`, every tool needs an example.
+#[must_use]
+pub fn check_examples(
+    tools: &[ToolSpec],
+    examples: &[Example],
+    every_tool: bool,
+) -> Vec<ConfigIssue> {
+    let mut issues = Vec::new();
+    let mut tried: Vec<bool> = vec![false; tools.len()];
+    for (i, ex) in examples.iter().enumerate() {
+        let Some(t) = tools.iter().position(|t| t.name == ex.tool) else {
             issues.push(ConfigIssue {
                 path: format!("examples[{i}].tool"),
                 message: format!(
-                    "`{}` is not a tool of this spec; the tools are {}",
+                    "`{}` is not a tool of this server; the tools are {}",
                     ex.tool,
-                    tools.keys().copied().collect::<Vec<_>>().join(", ")
+                    tools
+                        .iter()
+                        .map(|t| t.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ),
             });
             continue;
         };
         tried[t] = true;
-        let schema = &common.tools[t].input_schema;
+        let schema = &tools[t].input_schema;
         match jsonschema::options().build(schema) {
             Ok(v) => {
                 let args = Value::Object(ex.arguments.clone());
@@ -181,28 +224,20 @@ pub fn validate(template: &Template, value: Value) -> Result<Spec, Vec<ConfigIss
             }),
         }
     }
-    for (t, done) in tried.iter().enumerate() {
-        if !done {
-            issues.push(ConfigIssue {
-                path: format!("tools[{t}]"),
-                message: format!(
-                    "tool `{}` has no example; add one to `examples` (tool, arguments, expect): examples are the server's contract test",
-                    common.tools[t].name
-                ),
-            });
+    if every_tool {
+        for (t, done) in tried.iter().enumerate() {
+            if !done {
+                issues.push(ConfigIssue {
+                    path: format!("tools[{t}]"),
+                    message: format!(
+                        "tool `{}` has no example; add one to `examples` (tool, arguments, expect): examples are the server's contract test",
+                        tools[t].name
+                    ),
+                });
+            }
         }
     }
-    if !issues.is_empty() {
-        return Err(issues);
-    }
-    Ok(Spec {
-        sha256: sha256_hex(&value),
-        name: common.name,
-        description: common.description,
-        tools: common.tools,
-        examples: common.examples,
-        value,
-    })
+    issues
 }
 
 /// A JSON instance path as `tools[0].input_schema.type` (`(spec)` for the root).

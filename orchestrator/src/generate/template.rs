@@ -34,6 +34,21 @@ pub struct Template {
     pub build: Recipe,
     /// How its container is started.
     pub run: Run,
+    /// The server derives its tools itself (`tools = "server"`, e.g. from an OpenAPI
+    /// document): specs need no `tools`, the contract test takes the server's tools/list and
+    /// checks the examples against it.
+    pub tools_from_server: bool,
+}
+
+/// Where a template's tools come from.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum ToolsFrom {
+    /// The spec's `tools`.
+    #[default]
+    Spec,
+    /// The server's tools/list.
+    Server,
 }
 
 /// How a generated server's container is started.
@@ -43,6 +58,10 @@ pub struct Run {
     /// The container's command (the image's entrypoint and command are replaced by it when
     /// not empty); it becomes the registration's `args`.
     pub command: Vec<String>,
+    /// The container's network, in quarantine and in the mesh: none unless the template's
+    /// servers must reach something (`bridge` for the `openapi` template, which calls its
+    /// API). Containers with a network reach the host as `host.docker.internal`.
+    pub network: Option<String>,
 }
 
 /// One file to render: `from` (in the template folder) → `to` (in the build context).
@@ -78,13 +97,14 @@ pub struct Recipe {
     /// is a context file (e.g. the exec binary checking its manifest). Non-zero exit fails
     /// the render stage with its output.
     pub check: Vec<String>,
-    /// The base image the Dockerfile starts `FROM` (rendered as `base_image`); it must exist
-    /// locally. Config may override it.
-    pub base_image: Option<String>,
-    /// Copy the host's Python MCP SDK (installed with `pip install --target`) into the
-    /// context at this folder.
-    pub python_sdk: Option<String>,
+    /// A base image polyclaw builds itself, which the Dockerfile starts `FROM` (rendered as
+    /// `base_image`): `python` ([`crate::generate::python`]; `generate.python_base`
+    /// replaces it). Built before the first image that needs it.
+    pub base: Option<String>,
 }
+
+/// The bases a recipe may name.
+pub const BASES: &[&str] = &["python"];
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -98,6 +118,8 @@ struct RawTemplate {
     build: Recipe,
     #[serde(default)]
     run: Run,
+    #[serde(default)]
+    tools: ToolsFrom,
 }
 
 /// The templates folder: `generate.templates_dir`, else `templates/` of polyclaw's source tree.
@@ -190,6 +212,14 @@ pub fn load(dir: &Path, name: &str) -> Result<Template, Error> {
     if let Err(e) = jsonschema::options().build(&schema) {
         return Err(bad(format!("its schema is not a valid JSON Schema: {e}")));
     }
+    if let Some(base) = &raw.build.base
+        && !BASES.contains(&base.as_str())
+    {
+        return Err(bad(format!(
+            "build.base `{base}` is not a base polyclaw builds; use one of: {}",
+            BASES.join(", ")
+        )));
+    }
     for f in &raw.render {
         if !folder.join(&f.from).is_file() {
             return Err(bad(format!("render.from `{}` does not exist", f.from)));
@@ -209,6 +239,7 @@ pub fn load(dir: &Path, name: &str) -> Result<Template, Error> {
         render: raw.render,
         build: raw.build,
         run: raw.run,
+        tools_from_server: raw.tools == ToolsFrom::Server,
     })
 }
 
@@ -337,6 +368,80 @@ mod tests {
         let text = String::from_utf8_lossy(&dockerfile.data);
         assert!(text.contains("COPY rootfs/ /"), "{text}");
         assert_eq!(t.run.command[0], "/exec");
+    }
+
+    #[test]
+    fn python_template_renders_a_server_that_compiles() {
+        let t = load(&templates(), "python").unwrap();
+        assert_eq!(t.build.base.as_deref(), Some("python"));
+        let text = std::fs::read_to_string(t.dir.join("example.yaml")).unwrap();
+        let spec = crate::generate::spec::parse_text(&text).unwrap();
+        let context = json!({"spec": spec, "base_image": "polyclaw/python-base:x"});
+        let files = t.render_files(&context).unwrap();
+        let dockerfile = files.iter().find(|f| f.path == "Dockerfile").unwrap();
+        assert!(
+            String::from_utf8_lossy(&dockerfile.data).starts_with("FROM polyclaw/python-base:x\n")
+        );
+        let server = files.iter().find(|f| f.path == "server.py").unwrap();
+        let source = String::from_utf8_lossy(&server.data);
+        // Typed keyword-only parameters (in name order); optional ones default to the
+        // schema's default.
+        assert!(
+            source.contains("def _polyclaw_tool_1(*, limit: int | None = 3, text: str):"),
+            "{source}"
+        );
+        assert!(
+            source.contains("    return str(len(words(text)))"),
+            "{source}"
+        );
+        assert!(source.contains("import hashlib\nimport re\n"), "{source}");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("server.py");
+        std::fs::write(&path, server.data.as_slice()).unwrap();
+        let out = std::process::Command::new("python3")
+            .args(["-m", "py_compile"])
+            .arg(&path)
+            .output()
+            .expect("python3 runs (the interop tests need it too)");
+        assert!(
+            out.status.success(),
+            "{}\n{source}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    #[test]
+    fn python_defaults_become_python_literals() {
+        let t = load(&templates(), "python").unwrap();
+        let spec = json!({
+            "name": "d", "description": "d",
+            "tools": [{
+                "name": "t", "description": "it's \"quoted\"",
+                "input_schema": {"type": "object", "properties": {
+                    "flag": {"type": "boolean", "default": true},
+                    "off": {"type": "boolean", "default": false},
+                    "ratio": {"type": "number", "default": 0.5},
+                    "label": {"type": "string", "default": "a'b\"c"},
+                    "items": {"type": "array"}
+                }},
+                "body": "return 1"
+            }, {
+                "name": "none", "description": "no arguments",
+                "input_schema": {"type": "object"},
+                "body": "return 'x'"
+            }],
+            "examples": []
+        });
+        let files = t
+            .render_files(&json!({"spec": spec, "base_image": "b"}))
+            .unwrap();
+        let server = files.iter().find(|f| f.path == "server.py").unwrap();
+        let source = String::from_utf8_lossy(&server.data);
+        assert!(source.contains("flag: bool | None = True"), "{source}");
+        assert!(source.contains("off: bool | None = False"), "{source}");
+        assert!(source.contains("ratio: float | None = 0.5"), "{source}");
+        assert!(source.contains("items: list | None = None"), "{source}");
+        assert!(source.contains("def _polyclaw_tool_1():"), "{source}");
     }
 
     #[test]

@@ -92,7 +92,7 @@ pub fn definitions() -> Vec<Tool> {
         ),
         tool(
             REMOVE_SERVER,
-            "Stop and remove a server from the running mesh. Clients are notified that the tool list changed.",
+            "Stop and remove a server from the running mesh. A generated server is removed for good: its registration and its image go too. Clients are notified that the tool list changed.",
             json!({
                 "type": "object",
                 "properties": {"name": {"type": "string", "description": "The server's name"}},
@@ -318,6 +318,25 @@ pub async fn call(
         }
         REMOVE_SERVER => {
             let name = str_arg(&args, "name")?;
+            let state = crate::plans::store::state_dir(&mesh.plans);
+            // A generated server goes for good: registration, container, image.
+            match crate::generate::remove::remove(&state, name, Some(mesh)).await {
+                Ok(Some(removal)) => {
+                    return Ok(structured(json!({
+                        "removed": name,
+                        "generated": true,
+                        "image": removal.image,
+                        "image_removed": removal.image_removed,
+                        "warnings": removal.warnings,
+                    })));
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    return Ok(CallToolResult::error(vec![Content::text(format!(
+                        "removing the generated server `{name}` failed: {e}"
+                    ))]));
+                }
+            }
             match mesh.remove_server(name).await {
                 Ok(()) => Ok(structured(json!({"removed": name}))),
                 Err(e) => Ok(CallToolResult::error(vec![Content::text(e.to_string())])),

@@ -147,6 +147,43 @@ pub async fn build_image(
     Ok(())
 }
 
+/// Imports a root file system (a tar of `/`) as image `tag`, with Dockerfile-style `changes`
+/// (`ENV K=V`, `LABEL k=v`, `USER u`) applied to its config.
+///
+/// # Errors
+/// [`Error::Io`] naming the image when the engine refuses the import.
+pub async fn import_rootfs(
+    engine: &Engine,
+    tag: &str,
+    rootfs: Vec<u8>,
+    changes: &[String],
+) -> Result<(), Error> {
+    let (repo, tag_part) = match tag.rsplit_once(':') {
+        Some((r, t)) if !t.contains('/') => (r, t),
+        _ => (tag, "latest"),
+    };
+    let options = bollard::query_parameters::CreateImageOptions {
+        from_src: Some("-".into()),
+        repo: Some(repo.into()),
+        tag: Some(tag_part.into()),
+        changes: changes.to_vec(),
+        ..Default::default()
+    };
+    let mut stream =
+        engine
+            .docker()
+            .create_image(Some(options), Some(bollard::body_full(rootfs.into())), None);
+    while let Some(item) = stream.next().await {
+        if let Err(e) = item {
+            return Err(Error::Io {
+                context: format!("importing image `{tag}` failed; check that Docker is running"),
+                source: std::io::Error::other(error_chain(&e)),
+            });
+        }
+    }
+    Ok(())
+}
+
 fn build_failed(tag: &str, tail: &VecDeque<String>, cause: String) -> Error {
     let tail = tail.iter().cloned().collect::<Vec<_>>().join("\n");
     Error::Io {

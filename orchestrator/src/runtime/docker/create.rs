@@ -11,7 +11,7 @@ use bollard::models::{
 };
 
 use super::labels;
-use super::spec::{ContainerSpec, SECRETS_DIR};
+use super::spec::{ContainerSpec, Network, SECRETS_DIR};
 use crate::error::Error;
 
 pub(super) fn container_name(server: &str, instance: &str) -> String {
@@ -76,6 +76,10 @@ pub(super) fn create_body(
     let nano_cpus = (h.cpus > 0.0).then(|| (h.cpus * 1e9).round() as i64);
     let host_config = HostConfig {
         network_mode: Some(h.network.mode().to_string()),
+        // A container with a network reaches services on the host by this name, as with
+        // Docker Desktop (a Streamable HTTP server, an API a generated server calls).
+        extra_hosts: (h.network != Network::None)
+            .then(|| vec!["host.docker.internal:host-gateway".to_string()]),
         readonly_rootfs: Some(h.read_only_root),
         tmpfs: (!tmpfs.is_empty()).then_some(tmpfs),
         cap_drop: h.cap_drop_all.then(|| vec!["ALL".to_string()]),

@@ -24,7 +24,9 @@ pub mod network;
 pub mod pool;
 pub mod spec;
 
-pub use build::{ContextFile, build_image, build_scratch_image, check_static, pack_context};
+pub use build::{
+    ContextFile, build_image, build_scratch_image, check_static, import_rootfs, pack_context,
+};
 pub use container::{ContainerStdin, ContainerStdout, RunningContainer, run_stdio};
 pub use engine::Engine;
 pub use spec::{ContainerSpec, Hardening, Mount, Network};
