@@ -69,7 +69,8 @@ pub enum Command {
     /// Look at plan runs kept in the state folder.
     #[command(subcommand)]
     Runs(RunsCommand),
-    /// Build container images of polyclaw's own MCP servers (no registry needed).
+    /// Build container images of polyclaw's own MCP servers and the bases of generated ones (no
+    /// registry needed).
     #[command(subcommand)]
     Images(ImagesCommand),
     /// Make a new MCP server from a template and a spec: validate, render, build an image,

@@ -230,47 +230,92 @@ pub async fn fill_gaps(mesh: &Arc<Mesh>, gaps: &[Gap], author: Option<&Author>) 
 /// The system prompt of spec requests.
 const SPEC_SYSTEM: &str = "You write specs of MCP servers for polyclaw's generator. Answer with one JSON object that matches the spec JSON Schema you are given, and nothing else.";
 
-/// The template gaps are generated from.
-const GAP_TEMPLATE: &str = "command";
+/// The templates a gap's server may come from (the `openapi` one needs a document a model
+/// cannot make up).
+const GAP_TEMPLATES: [&str; 2] = ["python", "command"];
 
-/// Asks `author` for a `command` spec that provides `capability` and runs the pipeline.
+/// How many specs a model may write for one gap: a failed attempt's error goes back to it.
+const GAP_ATTEMPTS: usize = 2;
+
+/// Asks `author` for a spec (of the `python` or `command` template) that provides
+/// `capability` and runs the pipeline; when it fails, the author sees why and tries once more.
 async fn generate_for(
     mesh: &Arc<Mesh>,
     author: &Author,
     capability: &str,
 ) -> Result<super::Generated, Error> {
     let dir = super::template::templates_dir(&mesh.generate)?;
-    let template = super::template::load(&dir, GAP_TEMPLATE)?;
+    let mut templates = Vec::new();
+    for name in GAP_TEMPLATES {
+        templates.push(super::template::load(&dir, name)?);
+    }
     let programs = if std::path::Path::new("/bin/busybox").is_file() {
         "/bin/busybox (static; its applets run as `/bin/busybox APPLET ARGS`)"
     } else {
         "none known: name static executables of this host in `binaries`"
     };
-    let prompt = format!(
+    let mut prompt = format!(
         "A plan needs this capability and no MCP server offers it: \"{capability}\".\n\
-         Write the spec of a new server (template `{GAP_TEMPLATE}`: {}) whose tools provide it. \
-         Each tool runs one program with argument templates (`{{arg}}`), no shell. Static \
-         programs available: {programs}. Give each tool an example (arguments and text the \
-         result must contain): it is the server's contract test.\n\
-         The spec's JSON Schema:\n{}",
-        template.description,
-        serde_json::to_string_pretty(&template.schema).unwrap_or_default()
+         Write the spec of a new server whose tools provide it, for one of these templates:\n\
+         - `python`: {}. Each tool's `body` is a Python function body (standard library only, \
+         no network) whose arguments are local names; it returns a str or JSON-able value.\n\
+         - `command`: {}. Each tool runs one program with argument templates (`{{arg}}`), no \
+         shell. Static programs available: {programs}.\n\
+         Give each tool an example (arguments and text the result must contain): it is the \
+         server's contract test. Answer {{\"template\": \"python\" or \"command\", \"spec\": {{...}}}}.\n",
+        templates[0].description, templates[1].description,
     );
-    let answer = author.complete_as(SPEC_SYSTEM, &prompt).await?;
-    let spec = json_object_in(&answer).ok_or_else(|| {
-        Error::Planning(format!(
-            "{} answered without a JSON object for the spec",
-            author.label()
-        ))
-    })?;
-    let request = super::Request {
-        template: GAP_TEMPLATE.to_string(),
-        spec,
-    };
-    let log = |e: super::StageEvent| {
-        tracing::info!(stage = %e.stage, done = e.done, "generate for a gap: {}", e.message);
-    };
-    super::generate(&super::mcp::context(mesh), request, &log).await
+    for t in &templates {
+        prompt.push_str(&format!(
+            "\nThe JSON Schema of a `{}` spec:\n{}\n",
+            t.name,
+            serde_json::to_string_pretty(&t.schema).unwrap_or_default()
+        ));
+    }
+    let mut last_error = None;
+    for attempt in 1..=GAP_ATTEMPTS {
+        let answer = author.complete_as(SPEC_SYSTEM, &prompt).await?;
+        let answer = json_object_in(&answer).ok_or_else(|| {
+            Error::Planning(format!(
+                "{} answered without a JSON object for the spec",
+                author.label()
+            ))
+        })?;
+        let (template, spec) = template_and_spec(answer);
+        let request = super::Request { template, spec };
+        let log = |e: super::StageEvent| {
+            tracing::info!(stage = %e.stage, done = e.done, attempt, "generate for a gap: {}", e.message);
+        };
+        match super::generate(&super::mcp::context(mesh), request, &log).await {
+            Ok(g) => return Ok(g),
+            Err(e @ Error::Generate { .. }) => {
+                prompt.push_str(&format!(
+                    "\nYour spec was rejected: {e}\nFix it and answer again with the whole object.\n"
+                ));
+                last_error = Some(e);
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Err(last_error.unwrap_or_else(|| Error::Planning("no spec was written".into())))
+}
+
+/// `{"template": T, "spec": S}`, or a bare spec whose template shows in its tools (`body`:
+/// python, else command).
+fn template_and_spec(answer: Value) -> (String, Value) {
+    if let (Some(template), Some(spec)) = (
+        answer.get("template").and_then(Value::as_str),
+        answer.get("spec"),
+    ) && spec.is_object()
+    {
+        return (template.to_string(), spec.clone());
+    }
+    let python = answer
+        .get("tools")
+        .and_then(Value::as_array)
+        .is_some_and(|tools| tools.iter().any(|t| t.get("body").is_some()));
+    let template = if python { "python" } else { "command" };
+    (template.to_string(), answer)
 }
 
 /// The first JSON object in a model's answer (fenced or not).
@@ -315,6 +360,16 @@ pub fn outcomes_json(outcomes: &[GapOutcome]) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_model_answer_names_its_template_or_shows_it() {
+        let spec = serde_json::json!({"name": "x", "tools": [{"body": "return 1"}]});
+        let (t, s) = template_and_spec(serde_json::json!({"template": "python", "spec": spec}));
+        assert_eq!((t.as_str(), &s), ("python", &spec));
+        assert_eq!(template_and_spec(spec.clone()).0, "python");
+        let command = serde_json::json!({"name": "x", "tools": [{"command": ["/bin/true"]}]});
+        assert_eq!(template_and_spec(command).0, "command");
+    }
 
     #[test]
     fn the_shipped_catalog_parses_and_matches_by_capability() {

@@ -145,11 +145,11 @@ pub fn definitions() -> Vec<Tool> {
         ),
         tool(
             CREATE_SERVER,
-            "Make a new MCP server from a template and a spec you write, when no server offers what is needed. polyclaw validates the spec, builds an image, runs it isolated (no network, no secrets), checks that tools/list matches the spec and that every example gives its expected text, then registers it (kept across restarts) and adds it to this mesh. Templates: `command` (tools run static programs such as /bin/busybox with argument templates; spec: name, description, binaries, tools[name, description, input_schema, command], examples[tool, arguments, expect]). On failure nothing is kept and the error names the stage and why.",
+            "Make a new MCP server from a template and a spec you write, when no server offers what is needed. polyclaw validates the spec, builds an image, runs it isolated (no secrets, limits; no network except for `openapi`), checks that tools/list matches the spec and that every example gives its expected text, then registers it (kept across restarts) and adds it to this mesh. Templates: `python` (tool bodies are Python functions, standard library; spec: name, description, imports, code, tools[name, description, input_schema, body], examples[tool, arguments, expect, is_error]); `command` (tools run static programs such as /bin/busybox with argument templates; spec: name, description, binaries, tools[name, description, input_schema, command], examples); `openapi` (every operation of an OpenAPI 3 document becomes a tool that calls the API; spec: name, description, base_url, document, examples). On failure nothing is kept and the error names the stage and why.",
             json!({
                 "type": "object",
                 "properties": {
-                    "template": {"type": "string", "description": "Template name, e.g. `command` (`polyclaw templates list` shows them)"},
+                    "template": {"type": "string", "description": "Template name: `python`, `command` or `openapi` (`polyclaw templates list` shows them with their spec schemas)"},
                     "spec": {"type": ["object", "string"], "description": "The spec: an object (or its JSON/YAML text) that fits the template's schema"}
                 },
                 "required": ["template", "spec"],
