@@ -265,3 +265,53 @@ pub fn build_images(only: &[&str]) -> std::result::Result<(), String> {
         ))
     }
 }
+
+/// A config for generation tests: its own state folder (registrations live there, returned
+/// too) and an echo server named `local`.
+///
+/// # Errors
+/// The folder or config cannot be written.
+pub fn generation_config() -> Result<(TestConfig, PathBuf)> {
+    let state = tempfile::tempdir()?.keep();
+    let config = TestConfig::new(&format!(
+        r#"
+[plans]
+state_dir = "{}"
+
+[servers.local]
+command = "{{bin}}/polyclaw-server-echo"
+"#,
+        state.display()
+    ))?;
+    Ok((config, state))
+}
+
+/// Runs the `polyclaw` CLI with `config` and `args` (info logs from polyclaw on stderr).
+///
+/// # Errors
+/// polyclaw cannot be built or started.
+pub fn polyclaw_cli(config: &Path, args: &[&str]) -> Result<std::process::Output> {
+    Ok(Command::new(bin("polyclaw")?)
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .env("RUST_LOG", "polyclaw=info,warn")
+        .output()?)
+}
+
+/// Images and containers (any state) labelled as server `name`'s.
+///
+/// # Errors
+/// docker cannot list them.
+pub fn leftovers(name: &str) -> Result<(Vec<String>, Vec<String>)> {
+    let label = format!("label=io.polyclaw.server={name}");
+    let images = docker_lines(&["images", "-q", "--filter", &label])?;
+    let containers = docker_lines(&["ps", "-aq", "--filter", &label])?;
+    Ok((images, containers))
+}
+
+/// `base` made unique to this test process (server names shared by parallel test binaries).
+#[must_use]
+pub fn unique(base: &str) -> String {
+    format!("{base}{}", std::process::id())
+}

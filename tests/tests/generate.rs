@@ -6,15 +6,15 @@
 //! These tests need Docker and busybox-static (`scripts/deps.sh`): without them they fail and
 //! say why.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, bail, ensure};
 use polyclaw_tests::python::run_mcp_client;
 use polyclaw_tests::support::{
-    Polyclaw, TestConfig, bin, build_images, docker_lines, first_text, ok_result, tool_names,
+    Polyclaw, TestConfig, bin, build_images, first_text, generation_config, leftovers, ok_result,
+    polyclaw_cli, tool_names, unique,
 };
 use serde_json::{Value, json};
 
@@ -68,48 +68,11 @@ fn spec(name: &str, expect_360: &str) -> Value {
     })
 }
 
-/// A config with its own state folder (registrations live there) and an echo server.
-fn config() -> Result<(TestConfig, PathBuf)> {
-    let state = tempfile::tempdir()?.keep();
-    let config = TestConfig::new(&format!(
-        r#"
-[plans]
-state_dir = "{}"
-
-[servers.local]
-command = "{{bin}}/polyclaw-server-echo"
-"#,
-        state.display()
-    ))?;
-    Ok((config, state))
-}
-
-fn polyclaw_cli(config: &Path, args: &[&str]) -> Result<Output> {
-    Ok(Command::new(bin("polyclaw")?)
-        .arg("--config")
-        .arg(config)
-        .args(args)
-        .env("RUST_LOG", "polyclaw=info,warn")
-        .output()?)
-}
-
-/// Images and containers (any state) labelled as server `name`'s.
-fn leftovers(name: &str) -> Result<(Vec<String>, Vec<String>)> {
-    let label = format!("label=io.polyclaw.server={name}");
-    let images = docker_lines(&["images", "-q", "--filter", &label])?;
-    let containers = docker_lines(&["ps", "-aq", "--filter", &label])?;
-    Ok((images, containers))
-}
-
-fn unique(base: &str) -> String {
-    format!("{base}{}", std::process::id())
-}
-
 #[test]
 fn generated_over_mcp_called_survives_restart_and_is_removed() -> Result<()> {
     prerequisites()?;
     let name = unique("num");
-    let (config, state) = config()?;
+    let (config, state) = generation_config()?;
     let mut polyclaw = Polyclaw::start(&config.path, &[])?;
     let factor = format!("{name}__factor");
     let out = run_mcp_client(
@@ -218,7 +181,7 @@ fn generated_over_mcp_called_survives_restart_and_is_removed() -> Result<()> {
 fn a_failing_example_or_a_bad_spec_leaves_nothing_behind() -> Result<()> {
     prerequisites()?;
     let name = unique("broken");
-    let (config, state) = config()?;
+    let (config, state) = generation_config()?;
     let spec_path = config.dir.path().join("spec.json");
 
     // The example expects the wrong factors: the contract stage fails.
@@ -290,7 +253,7 @@ fn a_failing_example_or_a_bad_spec_leaves_nothing_behind() -> Result<()> {
 fn a_server_generated_by_the_cli_reaches_a_running_serve() -> Result<()> {
     prerequisites()?;
     let name = unique("cli");
-    let (config, state) = config()?;
+    let (config, state) = generation_config()?;
     let polyclaw = Polyclaw::start(&config.path, &[])?;
     let spec_path = config.dir.path().join("spec.yaml");
     // YAML this time.

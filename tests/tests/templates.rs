@@ -15,8 +15,8 @@
 //! the static openapi server on first use: without them they fail and say why.
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
+use std::process::Command;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
@@ -27,7 +27,8 @@ use axum::http::StatusCode;
 use axum::routing::get;
 use polyclaw_tests::python::run_mcp_client;
 use polyclaw_tests::support::{
-    Polyclaw, TestConfig, bin, docker_lines, first_text, ok_result, tool_names,
+    Polyclaw, bin, first_text, generation_config, leftovers, ok_result, polyclaw_cli, tool_names,
+    unique,
 };
 use serde_json::{Value, json};
 
@@ -53,43 +54,6 @@ fn python_base() -> Result<()> {
         .map_err(anyhow::Error::msg)
 }
 
-/// A config with its own state folder and an echo server.
-fn config() -> Result<(TestConfig, PathBuf)> {
-    let state = tempfile::tempdir()?.keep();
-    let config = TestConfig::new(&format!(
-        r#"
-[plans]
-state_dir = "{}"
-
-[servers.local]
-command = "{{bin}}/polyclaw-server-echo"
-"#,
-        state.display()
-    ))?;
-    Ok((config, state))
-}
-
-fn polyclaw_cli(config: &Path, args: &[&str]) -> Result<Output> {
-    Ok(Command::new(bin("polyclaw")?)
-        .arg("--config")
-        .arg(config)
-        .args(args)
-        .env("RUST_LOG", "polyclaw=info,warn")
-        .output()?)
-}
-
-/// Images and containers (any state) labelled as server `name`'s.
-fn leftovers(name: &str) -> Result<(Vec<String>, Vec<String>)> {
-    let label = format!("label=io.polyclaw.server={name}");
-    let images = docker_lines(&["images", "-q", "--filter", &label])?;
-    let containers = docker_lines(&["ps", "-aq", "--filter", &label])?;
-    Ok((images, containers))
-}
-
-fn unique(base: &str) -> String {
-    format!("{base}{}", std::process::id())
-}
-
 /// The `python` template's example spec, renamed.
 fn python_spec(name: &str) -> Result<Value> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../templates/python/example.yaml");
@@ -104,7 +68,7 @@ fn python_spec(name: &str) -> Result<Value> {
 fn a_python_server_is_generated_called_and_removed_over_mcp() -> Result<()> {
     python_base()?;
     let name = unique("text");
-    let (config, state) = config()?;
+    let (config, state) = generation_config()?;
     let polyclaw = Polyclaw::start(&config.path, &[])?;
     let top = format!("{name}__top_words");
     let digest = format!("{name}__digest");
@@ -191,7 +155,7 @@ fn a_python_server_is_generated_called_and_removed_over_mcp() -> Result<()> {
 fn python_that_does_not_parse_fails_the_build_naming_the_line() -> Result<()> {
     python_base()?;
     let name = unique("badpy");
-    let (config, state) = config()?;
+    let (config, state) = generation_config()?;
     let mut spec = python_spec(&name)?;
     spec["tools"][0]["body"] = json!("x = (1,\nreturn x\n");
     let spec_path = config.dir.path().join("spec.json");
@@ -338,7 +302,7 @@ fn openapi_spec(name: &str, port: u16, expect_pet_1: &str) -> Value {
 fn an_openapi_server_is_generated_by_the_cli_and_calls_the_api() -> Result<()> {
     let api = pets_api()?;
     let name = unique("pets");
-    let (config, state) = config()?;
+    let (config, state) = generation_config()?;
     let spec_path = config.dir.path().join("pets.json");
 
     // An example that the API does not bear out: rejected at the contract stage, nothing left.

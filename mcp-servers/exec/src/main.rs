@@ -18,44 +18,28 @@
 mod cli;
 mod manifest;
 mod run;
-mod serve;
 mod server;
 mod template;
 
 #[cfg(test)]
 mod tests;
 
-use std::{process::ExitCode, time::Duration};
+use polyclaw_server_stdio as serve;
+
+use std::process::ExitCode;
 
 const NAME: &str = "polyclaw-server-exec";
 
 fn main() -> ExitCode {
-    let options = match cli::parse(std::env::args().skip(1)) {
-        Ok(cli::Command::Run(options)) => options,
-        Ok(cli::Command::Help) => {
-            eprintln!("{}", cli::USAGE);
-            return ExitCode::SUCCESS;
-        }
-        Err(err) => {
-            eprintln!("{NAME}: {err}\n\n{}", cli::USAGE);
-            return ExitCode::from(2);
-        }
-    };
-    match run(options) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(err) => {
-            eprintln!("{NAME}: {err:#}");
-            ExitCode::FAILURE
-        }
-    }
+    serve::main(NAME, cli::USAGE, cli::parse(std::env::args().skip(1)), run)
 }
 
 fn run(options: cli::Options) -> anyhow::Result<()> {
-    let manifest = manifest::Manifest::load(&options.manifest)?;
+    let manifest = manifest::Manifest::load(&options.file)?;
     let names: Vec<&str> = manifest.tools.iter().map(|t| t.name.as_str()).collect();
     eprintln!(
         "{NAME}: {} ({}): {} tool(s): {}",
-        options.manifest.display(),
+        options.file.display(),
         manifest.name,
         names.len(),
         names.join(", ")
@@ -64,12 +48,5 @@ fn run(options: cli::Options) -> anyhow::Result<()> {
         return Ok(());
     }
     let server = server::ExecServer::new(manifest);
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    let result = runtime.block_on(serve::stdio(server));
-    // Do not wait for a blocking stdin read (non-FIFO stdin) to return.
-    // Commands still running are killed with their process groups.
-    runtime.shutdown_timeout(Duration::from_millis(200));
-    result
+    serve::run_stdio(async { Ok(server) })
 }

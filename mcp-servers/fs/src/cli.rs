@@ -21,11 +21,7 @@ pub struct Options {
 }
 
 /// What the command line asks for.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Command {
-    Run(Options),
-    Help,
-}
+pub type Command = polyclaw_server_stdio::Command<Options>;
 
 /// The root used without `--root`: `/data` if it is a directory, else `.`.
 pub fn default_root() -> PathBuf {

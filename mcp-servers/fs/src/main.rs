@@ -18,35 +18,19 @@ mod cli;
 mod glob;
 mod ops;
 mod root;
-mod serve;
 mod server;
 
 #[cfg(test)]
 mod tests;
 
-use std::{process::ExitCode, sync::Arc, time::Duration};
+use polyclaw_server_stdio as serve;
+
+use std::{process::ExitCode, sync::Arc};
 
 const NAME: &str = "polyclaw-server-fs";
 
 fn main() -> ExitCode {
-    let options = match cli::parse(std::env::args().skip(1)) {
-        Ok(cli::Command::Run(options)) => options,
-        Ok(cli::Command::Help) => {
-            eprintln!("{}", cli::USAGE);
-            return ExitCode::SUCCESS;
-        }
-        Err(err) => {
-            eprintln!("{NAME}: {err}\n\n{}", cli::USAGE);
-            return ExitCode::from(2);
-        }
-    };
-    match run(options) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(err) => {
-            eprintln!("{NAME}: {err:#}");
-            ExitCode::FAILURE
-        }
-    }
+    serve::main(NAME, cli::USAGE, cli::parse(std::env::args().skip(1)), run)
 }
 
 fn run(options: cli::Options) -> anyhow::Result<()> {
@@ -61,11 +45,5 @@ fn run(options: cli::Options) -> anyhow::Result<()> {
         }
     );
     let server = server::FsServer::new(Arc::new(root), options.read_only)?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    let result = runtime.block_on(serve::stdio(server));
-    // Do not wait for a blocking stdin read (non-FIFO stdin) to return.
-    runtime.shutdown_timeout(Duration::from_millis(200));
-    result
+    serve::run_stdio(async { Ok(server) })
 }

@@ -31,11 +31,7 @@ pub struct Options {
 }
 
 /// What the command line asks for.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Command {
-    Run(Options),
-    Help,
-}
+pub type Command = polyclaw_server_stdio::Command<Options>;
 
 /// Parses the arguments after the program name (`--opt VALUE` or
 /// `--opt=VALUE`).

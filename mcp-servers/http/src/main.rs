@@ -17,48 +17,26 @@
 mod allow;
 mod cli;
 mod request;
-mod serve;
 mod server;
 
 #[cfg(test)]
 mod tests;
 
-use std::{process::ExitCode, time::Duration};
+use polyclaw_server_stdio as serve;
+
+use std::process::ExitCode;
 
 const NAME: &str = "polyclaw-server-http";
 
 fn main() -> ExitCode {
-    let options = match cli::parse(std::env::args().skip(1)) {
-        Ok(cli::Command::Run(options)) => options,
-        Ok(cli::Command::Help) => {
-            eprintln!("{}", cli::USAGE);
-            return ExitCode::SUCCESS;
-        }
-        Err(err) => {
-            eprintln!("{NAME}: {err}\n\n{}", cli::USAGE);
-            return ExitCode::from(2);
-        }
-    };
-    match run(options) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(err) => {
-            eprintln!("{NAME}: {err:#}");
-            ExitCode::FAILURE
-        }
-    }
+    serve::main(NAME, cli::USAGE, cli::parse(std::env::args().skip(1)), run)
 }
 
 fn run(options: cli::Options) -> anyhow::Result<()> {
     eprintln!("{NAME}: allowed hosts: {}", options.allow.describe());
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    let result = runtime.block_on(async {
+    serve::run_stdio(async {
         let requester =
             request::Requester::new(options.allow, options.timeout, options.ca_file.as_deref())?;
-        serve::stdio(server::HttpServer::new(requester)?).await
-    });
-    // Do not wait for a blocking stdin read (non-FIFO stdin) to return.
-    runtime.shutdown_timeout(Duration::from_millis(200));
-    result
+        server::HttpServer::new(requester)
+    })
 }

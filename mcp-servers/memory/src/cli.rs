@@ -19,11 +19,7 @@ pub struct Options {
 }
 
 /// What the command line asks for.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Command {
-    Run(Options),
-    Help,
-}
+pub type Command = polyclaw_server_stdio::Command<Options>;
 
 /// The directory used without `--dir`: `/data` if it is a directory, else
 /// `./memory`.

@@ -14,47 +14,25 @@
 //! on stdin EOF, SIGTERM or SIGINT.
 
 mod cli;
-mod serve;
 mod server;
 mod store;
 
 #[cfg(test)]
 mod tests;
 
-use std::{process::ExitCode, sync::Arc, time::Duration};
+use polyclaw_server_stdio as serve;
+
+use std::{process::ExitCode, sync::Arc};
 
 const NAME: &str = "polyclaw-server-memory";
 
 fn main() -> ExitCode {
-    let options = match cli::parse(std::env::args().skip(1)) {
-        Ok(cli::Command::Run(options)) => options,
-        Ok(cli::Command::Help) => {
-            eprintln!("{}", cli::USAGE);
-            return ExitCode::SUCCESS;
-        }
-        Err(err) => {
-            eprintln!("{NAME}: {err}\n\n{}", cli::USAGE);
-            return ExitCode::from(2);
-        }
-    };
-    match run(options) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(err) => {
-            eprintln!("{NAME}: {err:#}");
-            ExitCode::FAILURE
-        }
-    }
+    serve::main(NAME, cli::USAGE, cli::parse(std::env::args().skip(1)), run)
 }
 
 fn run(options: cli::Options) -> anyhow::Result<()> {
     let store = store::Store::open(&options.dir)?;
     eprintln!("{NAME}: notes in {}", store.dir().display());
     let server = server::MemoryServer::new(Arc::new(store))?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    let result = runtime.block_on(serve::stdio(server));
-    // Do not wait for a blocking stdin read (non-FIFO stdin) to return.
-    runtime.shutdown_timeout(Duration::from_millis(200));
-    result
+    serve::run_stdio(async { Ok(server) })
 }

@@ -1,7 +1,5 @@
 //! Command line: `polyclaw-server-openapi --config FILE [--check]`.
 
-use std::path::PathBuf;
-
 /// Usage text, printed by `--help` and after argument errors.
 pub const USAGE: &str = "\
 usage: polyclaw-server-openapi --config FILE [--check]
@@ -15,52 +13,23 @@ document; each call makes that HTTP request.
   --check        validate the config, list its tools on stderr and exit
   -h, --help     print this help";
 
-/// Parsed options.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Options {
-    pub config: PathBuf,
-    pub check: bool,
-}
+/// Parsed options: `file` is the config file.
+pub type Options = polyclaw_server_stdio::FileOptions;
 
 /// What the command line asks for.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Command {
-    Run(Options),
-    Help,
-}
+pub type Command = polyclaw_server_stdio::Command<Options>;
 
 /// Parses the arguments after the program name (`--config FILE` or
-/// `--config=FILE`).
+/// `--config=FILE`, `--check`).
+///
+/// # Errors
+/// What is wrong, for the usage message.
 pub fn parse<I>(args: I) -> Result<Command, String>
 where
     I: IntoIterator,
     I::Item: Into<String>,
 {
-    let mut config = None;
-    let mut check = false;
-    let mut args = args.into_iter().map(Into::into);
-    while let Some(arg) = args.next() {
-        let (flag, inline) = match arg.split_once('=') {
-            Some((flag, value)) if flag.starts_with("--") => {
-                (flag.to_owned(), Some(value.to_owned()))
-            }
-            _ => (arg, None),
-        };
-        match flag.as_str() {
-            "-h" | "--help" => return Ok(Command::Help),
-            "--config" => {
-                let file = inline
-                    .or_else(|| args.next())
-                    .filter(|file| !file.is_empty())
-                    .ok_or("--config needs a file")?;
-                config = Some(PathBuf::from(file));
-            }
-            "--check" if inline.is_none() => check = true,
-            other => return Err(format!("unknown argument {other:?}")),
-        }
-    }
-    let config = config.ok_or("--config FILE is required")?;
-    Ok(Command::Run(Options { config, check }))
+    polyclaw_server_stdio::file_and_check(args, "config")
 }
 
 #[cfg(test)]
@@ -68,30 +37,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn parses_config_and_check() {
-        assert_eq!(
-            parse(["--config", "api.json"]),
-            Ok(Command::Run(Options {
-                config: "api.json".into(),
-                check: false
-            }))
+    fn takes_its_file_with_config() {
+        assert!(
+            matches!(parse(["--config", "f"]), Ok(Command::Run(o)) if o.file.as_os_str() == "f")
         );
-        assert_eq!(
-            parse(["--check", "--config=a.json"]),
-            Ok(Command::Run(Options {
-                config: "a.json".into(),
-                check: true
-            }))
-        );
-        assert_eq!(parse(["-h"]), Ok(Command::Help));
-    }
-
-    #[test]
-    fn rejects_bad_arguments() {
-        assert!(parse(Vec::<String>::new()).is_err_and(|e| e.contains("required")));
-        assert!(parse(["--config"]).is_err());
-        assert!(parse(["--config="]).is_err());
-        assert!(parse(["--check=yes", "--config", "a"]).is_err());
-        assert!(parse(["--manifest", "a"]).is_err());
+        assert!(parse(["--bogus", "f"]).is_err());
     }
 }

@@ -23,43 +23,27 @@ mod cli;
 mod config;
 mod openapi;
 mod refs;
-mod serve;
 mod server;
 
 #[cfg(test)]
 mod tests;
 
-use std::{process::ExitCode, time::Duration};
+use polyclaw_server_stdio as serve;
+
+use std::process::ExitCode;
 
 const NAME: &str = "polyclaw-server-openapi";
 
 fn main() -> ExitCode {
-    let options = match cli::parse(std::env::args().skip(1)) {
-        Ok(cli::Command::Run(options)) => options,
-        Ok(cli::Command::Help) => {
-            eprintln!("{}", cli::USAGE);
-            return ExitCode::SUCCESS;
-        }
-        Err(err) => {
-            eprintln!("{NAME}: {err}\n\n{}", cli::USAGE);
-            return ExitCode::from(2);
-        }
-    };
-    match run(options) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(err) => {
-            eprintln!("{NAME}: {err:#}");
-            ExitCode::FAILURE
-        }
-    }
+    serve::main(NAME, cli::USAGE, cli::parse(std::env::args().skip(1)), run)
 }
 
 fn run(options: cli::Options) -> anyhow::Result<()> {
-    let config = config::Config::load(&options.config)?;
+    let config = config::Config::load(&options.file)?;
     let names = config.tool_names();
     eprintln!(
         "{NAME}: {} ({}): {} tool(s): {}",
-        options.config.display(),
+        options.file.display(),
         config.name,
         names.len(),
         names.join(", ")
@@ -68,12 +52,5 @@ fn run(options: cli::Options) -> anyhow::Result<()> {
         return Ok(());
     }
     eprintln!("{NAME}: requests go to {}", config.base_url);
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    let result =
-        runtime.block_on(async { serve::stdio(server::OpenApiServer::new(config)?).await });
-    // Do not wait for a blocking stdin read (non-FIFO stdin) to return.
-    runtime.shutdown_timeout(Duration::from_millis(200));
-    result
+    serve::run_stdio(async { server::OpenApiServer::new(config) })
 }
