@@ -315,3 +315,40 @@ pub fn leftovers(name: &str) -> Result<(Vec<String>, Vec<String>)> {
 pub fn unique(base: &str) -> String {
     format!("{base}{}", std::process::id())
 }
+
+/// `polyclaw generate --template TEMPLATE --spec SPEC` with `config`.
+///
+/// # Errors
+/// polyclaw cannot be built or started.
+pub fn generate_cli(config: &Path, template: &str, spec: &Path) -> Result<std::process::Output> {
+    polyclaw_cli(
+        config,
+        &[
+            "generate",
+            "--template",
+            template,
+            "--spec",
+            &spec.to_string_lossy(),
+        ],
+    )
+}
+
+/// Fails unless server `name` left nothing behind: no image, no container, no registration
+/// in `state`.
+///
+/// # Errors
+/// What is left, or why docker could not say.
+pub fn nothing_left(name: &str, state: &Path) -> Result<()> {
+    let (images, containers) = leftovers(name)?;
+    anyhow::ensure!(
+        images.is_empty() && containers.is_empty(),
+        "nothing left: images {images:?}, containers {containers:?}"
+    );
+    let registration = state.join("generated").join(format!("{name}.toml"));
+    anyhow::ensure!(
+        !registration.exists(),
+        "nothing registered: {} exists",
+        registration.display()
+    );
+    Ok(())
+}

@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, Result, bail, ensure};
 use polyclaw_tests::python::run_mcp_client;
 use polyclaw_tests::support::{
-    Polyclaw, TestConfig, bin, build_images, first_text, generation_config, leftovers, ok_result,
-    polyclaw_cli, tool_names, unique,
+    Polyclaw, TestConfig, bin, build_images, first_text, generate_cli, generation_config,
+    leftovers, nothing_left, ok_result, polyclaw_cli, tool_names, unique,
 };
 use serde_json::{Value, json};
 
@@ -186,16 +186,7 @@ fn a_failing_example_or_a_bad_spec_leaves_nothing_behind() -> Result<()> {
 
     // The example expects the wrong factors: the contract stage fails.
     std::fs::write(&spec_path, spec(&name, "360: 2 3 5 7").to_string())?;
-    let out = polyclaw_cli(
-        &config.path,
-        &[
-            "generate",
-            "--template",
-            "command",
-            "--spec",
-            &spec_path.to_string_lossy(),
-        ],
-    )?;
+    let out = generate_cli(&config.path, "command", &spec_path)?;
     let stderr = String::from_utf8_lossy(&out.stderr);
     ensure!(!out.status.success(), "{stderr}");
     ensure!(
@@ -208,34 +199,14 @@ fn a_failing_example_or_a_bad_spec_leaves_nothing_behind() -> Result<()> {
         stderr.contains("[4/7] quarantine"),
         "a progress line per stage:\n{stderr}"
     );
-    let (images, containers) = leftovers(&name)?;
-    ensure!(
-        images.is_empty() && containers.is_empty(),
-        "nothing left: images {images:?}, containers {containers:?}"
-    );
-    ensure!(
-        !state
-            .join("generated")
-            .join(format!("{name}.toml"))
-            .exists(),
-        "nothing registered"
-    );
+    nothing_left(&name, &state)?;
 
     // A spec that does not fit the template's schema: every problem with its path.
     let mut bad = spec(&name, "x");
     bad["tools"][0]["input_schema"]["type"] = json!("array");
     bad["examples"][1]["tool"] = json!("nope");
     std::fs::write(&spec_path, bad.to_string())?;
-    let out = polyclaw_cli(
-        &config.path,
-        &[
-            "generate",
-            "--template",
-            "command",
-            "--spec",
-            &spec_path.to_string_lossy(),
-        ],
-    )?;
+    let out = generate_cli(&config.path, "command", &spec_path)?;
     let stderr = String::from_utf8_lossy(&out.stderr);
     ensure!(!out.status.success());
     ensure!(
@@ -243,8 +214,7 @@ fn a_failing_example_or_a_bad_spec_leaves_nothing_behind() -> Result<()> {
             && stderr.contains("tools[0].input_schema.type"),
         "{stderr}"
     );
-    let (images, containers) = leftovers(&name)?;
-    ensure!(images.is_empty() && containers.is_empty());
+    nothing_left(&name, &state)?;
     let _ = std::fs::remove_dir_all(state);
     Ok(())
 }

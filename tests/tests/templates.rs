@@ -27,8 +27,8 @@ use axum::http::StatusCode;
 use axum::routing::get;
 use polyclaw_tests::python::run_mcp_client;
 use polyclaw_tests::support::{
-    Polyclaw, bin, first_text, generation_config, leftovers, ok_result, polyclaw_cli, tool_names,
-    unique,
+    Polyclaw, bin, first_text, generate_cli, generation_config, leftovers, nothing_left, ok_result,
+    polyclaw_cli, tool_names, unique,
 };
 use serde_json::{Value, json};
 
@@ -135,18 +135,8 @@ fn a_python_server_is_generated_called_and_removed_over_mcp() -> Result<()> {
     );
     let names = tool_names(ok_result(&out[1], "list_tools")?);
     ensure!(!names.contains(&top.as_str()), "{names:?}");
-    ensure!(
-        !state
-            .join("generated")
-            .join(format!("{name}.toml"))
-            .exists(),
-        "the registration is gone (no restart brings it back)"
-    );
-    let (images, containers) = leftovers(&name)?;
-    ensure!(
-        images.is_empty() && containers.is_empty(),
-        "image and containers gone: {images:?} {containers:?}"
-    );
+    // Registration (no restart brings it back), image and containers: all gone.
+    nothing_left(&name, &state)?;
     let _ = std::fs::remove_dir_all(state);
     Ok(())
 }
@@ -160,16 +150,7 @@ fn python_that_does_not_parse_fails_the_build_naming_the_line() -> Result<()> {
     spec["tools"][0]["body"] = json!("x = (1,\nreturn x\n");
     let spec_path = config.dir.path().join("spec.json");
     std::fs::write(&spec_path, spec.to_string())?;
-    let out = polyclaw_cli(
-        &config.path,
-        &[
-            "generate",
-            "--template",
-            "python",
-            "--spec",
-            &spec_path.to_string_lossy(),
-        ],
-    )?;
+    let out = generate_cli(&config.path, "python", &spec_path)?;
     let stderr = String::from_utf8_lossy(&out.stderr);
     ensure!(!out.status.success(), "{stderr}");
     ensure!(
@@ -178,17 +159,7 @@ fn python_that_does_not_parse_fails_the_build_naming_the_line() -> Result<()> {
             && stderr.contains("SyntaxError"),
         "the error names the stage, the file and the syntax error:\n{stderr}"
     );
-    let (images, containers) = leftovers(&name)?;
-    ensure!(
-        images.is_empty() && containers.is_empty(),
-        "nothing left: {images:?} {containers:?}"
-    );
-    ensure!(
-        !state
-            .join("generated")
-            .join(format!("{name}.toml"))
-            .exists()
-    );
+    nothing_left(&name, &state)?;
     let _ = std::fs::remove_dir_all(state);
     Ok(())
 }
@@ -310,14 +281,7 @@ fn an_openapi_server_is_generated_by_the_cli_and_calls_the_api() -> Result<()> {
         &spec_path,
         openapi_spec(&name, api.port(), "Garfield").to_string(),
     )?;
-    let args = [
-        "generate",
-        "--template",
-        "openapi",
-        "--spec",
-        &spec_path.to_string_lossy(),
-    ];
-    let out = polyclaw_cli(&config.path, &args)?;
+    let out = generate_cli(&config.path, "openapi", &spec_path)?;
     let stderr = String::from_utf8_lossy(&out.stderr);
     ensure!(!out.status.success(), "{stderr}");
     ensure!(
@@ -326,18 +290,14 @@ fn an_openapi_server_is_generated_by_the_cli_and_calls_the_api() -> Result<()> {
             && stderr.contains("Rex"),
         "the failing example with what came back:\n{stderr}"
     );
-    let (images, containers) = leftovers(&name)?;
-    ensure!(
-        images.is_empty() && containers.is_empty(),
-        "nothing left: {images:?} {containers:?}"
-    );
+    nothing_left(&name, &state)?;
 
     // The real spec: generated, then called through a running serve.
     std::fs::write(
         &spec_path,
         openapi_spec(&name, api.port(), "Rex").to_string(),
     )?;
-    let out = polyclaw_cli(&config.path, &args)?;
+    let out = generate_cli(&config.path, "openapi", &spec_path)?;
     let stderr = String::from_utf8_lossy(&out.stderr);
     ensure!(out.status.success(), "{stderr}");
     ensure!(

@@ -316,29 +316,8 @@ async fn run_blocking(
             .map_err(|e| format!("cannot run {what}: {e}"))?;
         let stderr = child.stderr.take();
         let err_tx = tx.clone();
-        let err_thread = std::thread::spawn(move || {
-            let mut tail = Vec::new();
-            if let Some(stderr) = stderr {
-                for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                    let _ = err_tx.send(line.clone());
-                    tail.push(line);
-                    if tail.len() > 30 {
-                        tail.remove(0);
-                    }
-                }
-            }
-            tail
-        });
-        let mut tail = Vec::new();
-        if let Some(stdout) = child.stdout.take() {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                let _ = tx.send(line.clone());
-                tail.push(line);
-                if tail.len() > 30 {
-                    tail.remove(0);
-                }
-            }
-        }
+        let err_thread = std::thread::spawn(move || forward_lines(stderr, &err_tx));
+        let mut tail = forward_lines(child.stdout.take(), &tx);
         let status = child.wait().map_err(|e| format!("{what}: {e}"))?;
         let mut err_tail = err_thread.join().unwrap_or_default();
         tail.append(&mut err_tail);
@@ -362,6 +341,27 @@ async fn run_blocking(
             ),
         )),
     }
+}
+
+/// Lines kept from a failed step's output, for its error.
+const TAIL_LINES: usize = 30;
+
+/// Sends every line of `stream` to `tx`; returns the last [`TAIL_LINES`].
+fn forward_lines(
+    stream: Option<impl std::io::Read>,
+    tx: &tokio::sync::mpsc::UnboundedSender<String>,
+) -> Vec<String> {
+    let mut tail = std::collections::VecDeque::with_capacity(TAIL_LINES + 1);
+    if let Some(stream) = stream {
+        for line in BufReader::new(stream).lines().map_while(Result::ok) {
+            let _ = tx.send(line.clone());
+            tail.push_back(line);
+            if tail.len() > TAIL_LINES {
+                tail.pop_front();
+            }
+        }
+    }
+    tail.into()
 }
 
 #[cfg(test)]

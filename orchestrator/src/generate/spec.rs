@@ -133,34 +133,23 @@ pub fn validate(template: &Template, value: Value) -> Result<Spec, Vec<ConfigIss
             message,
         });
     }
-    if template.tools_from_server {
-        // The server derives its tools (e.g. from an OpenAPI document): the examples are
-        // checked against its tools/list in the contract stage.
-        if !issues.is_empty() {
-            return Err(issues);
+    // A server that derives its tools (`tools = "server"`, e.g. from an OpenAPI document)
+    // has its examples checked against its tools/list in the contract stage.
+    if !template.tools_from_server {
+        let mut tools: BTreeMap<&str, usize> = BTreeMap::new();
+        for (i, t) in common.tools.iter().enumerate() {
+            if tools.insert(&t.name, i).is_some() {
+                issues.push(ConfigIssue {
+                    path: format!("tools[{i}].name"),
+                    message: format!(
+                        "`{}` is the name of an earlier tool; names must be unique",
+                        t.name
+                    ),
+                });
+            }
         }
-        return Ok(Spec {
-            sha256: sha256_hex(&value),
-            name: common.name,
-            description: common.description,
-            tools: Vec::new(),
-            examples: common.examples,
-            value,
-        });
+        issues.extend(check_examples(&common.tools, &common.examples, true));
     }
-    let mut tools: BTreeMap<&str, usize> = BTreeMap::new();
-    for (i, t) in common.tools.iter().enumerate() {
-        if tools.insert(&t.name, i).is_some() {
-            issues.push(ConfigIssue {
-                path: format!("tools[{i}].name"),
-                message: format!(
-                    "`{}` is the name of an earlier tool; names must be unique",
-                    t.name
-                ),
-            });
-        }
-    }
-    issues.extend(check_examples(&common.tools, &common.examples, true));
     if !issues.is_empty() {
         return Err(issues);
     }
