@@ -3,17 +3,14 @@
 
 use std::time::{Duration, Instant};
 
-use anyhow::{Context as _, anyhow, bail};
-use rmcp::{
-    ClientServiceExt, RoleClient, ServiceExt,
-    model::{CallToolRequestParams, CallToolResult, ProtocolVersion},
-    service::{ClientLifecycleMode, RunningService},
-};
+use anyhow::anyhow;
+use rmcp::model::CallToolResult;
 use serde_json::{Value, json};
 
 use crate::{manifest::Manifest, server::ExecServer};
 
-type Client = RunningService<RoleClient, ()>;
+use polyclaw_server_stdio::testing::Client;
+use polyclaw_server_stdio::testing::call;
 
 const MANIFEST: &str = r#"
 [server]
@@ -72,34 +69,8 @@ async fn fixture(modern: bool) -> anyhow::Result<Fixture> {
     let path = dir.path().join("tools.toml");
     std::fs::write(&path, MANIFEST)?;
     let server = ExecServer::new(Manifest::load(&path)?);
-    let (server_io, client_io) = tokio::io::duplex(256 * 1024);
-    tokio::spawn(async move {
-        if let Ok(running) = server.serve(server_io).await {
-            let _ = running.waiting().await;
-        }
-    });
-    let client = if modern {
-        ().serve_with_lifecycle(
-            client_io,
-            ClientLifecycleMode::Discover {
-                preferred_versions: vec![ProtocolVersion::V_2026_07_28],
-            },
-        )
-        .await?
-    } else {
-        ().serve(client_io).await?
-    };
+    let client = polyclaw_server_stdio::testing::connect(server, modern).await?;
     Ok(Fixture { dir, client })
-}
-
-async fn call(client: &Client, tool: &str, args: Value) -> anyhow::Result<CallToolResult> {
-    let Value::Object(arguments) = args else {
-        bail!("arguments must be an object");
-    };
-    client
-        .call_tool(CallToolRequestParams::new(tool.to_owned()).with_arguments(arguments))
-        .await
-        .with_context(|| format!("calling {tool}"))
 }
 
 fn texts(result: &CallToolResult) -> Vec<&str> {

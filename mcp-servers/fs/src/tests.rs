@@ -4,19 +4,13 @@
 use std::{os::unix::fs::symlink, sync::Arc};
 
 use anyhow::{Context as _, anyhow, bail};
-use rmcp::{
-    ClientServiceExt, RoleClient, ServiceExt,
-    model::{
-        CallToolRequestParams, CallToolResult, ProtocolVersion, ReadResourceRequestParams,
-        ResourceContents,
-    },
-    service::{ClientLifecycleMode, RunningService},
-};
+use rmcp::model::{CallToolResult, ReadResourceRequestParams, ResourceContents};
 use serde_json::{Value, json};
 
 use crate::{root::Root, server::FsServer};
 
-type Client = RunningService<RoleClient, ()>;
+use polyclaw_server_stdio::testing::Client;
+use polyclaw_server_stdio::testing::call;
 
 struct Fixture {
     dir: tempfile::TempDir,
@@ -37,38 +31,12 @@ async fn fixture(read_only: bool, modern: bool) -> anyhow::Result<Fixture> {
     symlink(outside.path().join("secret"), dir.path().join("escape"))?;
 
     let server = FsServer::new(Arc::new(Root::new(dir.path())?), read_only)?;
-    let (server_io, client_io) = tokio::io::duplex(256 * 1024);
-    tokio::spawn(async move {
-        if let Ok(running) = server.serve(server_io).await {
-            let _ = running.waiting().await;
-        }
-    });
-    let client = if modern {
-        ().serve_with_lifecycle(
-            client_io,
-            ClientLifecycleMode::Discover {
-                preferred_versions: vec![ProtocolVersion::V_2026_07_28],
-            },
-        )
-        .await?
-    } else {
-        ().serve(client_io).await?
-    };
+    let client = polyclaw_server_stdio::testing::connect(server, modern).await?;
     Ok(Fixture {
         dir,
         _outside: outside,
         client,
     })
-}
-
-async fn call(client: &Client, tool: &str, args: Value) -> anyhow::Result<CallToolResult> {
-    let Value::Object(arguments) = args else {
-        bail!("arguments must be an object");
-    };
-    client
-        .call_tool(CallToolRequestParams::new(tool.to_owned()).with_arguments(arguments))
-        .await
-        .with_context(|| format!("calling {tool}"))
 }
 
 fn text(result: &CallToolResult) -> anyhow::Result<&str> {

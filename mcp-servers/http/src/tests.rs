@@ -10,11 +10,7 @@ use axum::{
     response::Redirect,
     routing::{get, post},
 };
-use rmcp::{
-    ClientServiceExt, RoleClient, ServiceExt,
-    model::{CallToolRequestParams, CallToolResult, ProtocolVersion},
-    service::{ClientLifecycleMode, RunningService},
-};
+use rmcp::model::{CallToolRequestParams, CallToolResult};
 use serde_json::{Value, json};
 
 use crate::{
@@ -23,7 +19,7 @@ use crate::{
     server::HttpServer,
 };
 
-type Client = RunningService<RoleClient, ()>;
+use polyclaw_server_stdio::testing::Client;
 
 /// Starts the local app; returns its address.
 async fn app() -> anyhow::Result<SocketAddr> {
@@ -79,23 +75,7 @@ async fn connect(allow: &[String], timeout: Duration, modern: bool) -> anyhow::R
         .collect::<Result<Vec<_>, _>>()
         .map_err(anyhow::Error::msg)?;
     let server = HttpServer::new(Requester::new(AllowList::new(allow), timeout, None)?)?;
-    let (server_io, client_io) = tokio::io::duplex(256 * 1024);
-    tokio::spawn(async move {
-        if let Ok(running) = server.serve(server_io).await {
-            let _ = running.waiting().await;
-        }
-    });
-    Ok(if modern {
-        ().serve_with_lifecycle(
-            client_io,
-            ClientLifecycleMode::Discover {
-                preferred_versions: vec![ProtocolVersion::V_2026_07_28],
-            },
-        )
-        .await?
-    } else {
-        ().serve(client_io).await?
-    })
+    polyclaw_server_stdio::testing::connect(server, modern).await
 }
 
 async fn request(client: &Client, args: Value) -> anyhow::Result<CallToolResult> {

@@ -3,47 +3,18 @@
 
 use std::sync::Arc;
 
-use anyhow::{Context as _, anyhow, bail};
-use rmcp::{
-    ClientServiceExt, RoleClient, ServiceExt,
-    model::{CallToolRequestParams, CallToolResult, ProtocolVersion},
-    service::{ClientLifecycleMode, RunningService},
-};
+use anyhow::{anyhow, bail};
+use rmcp::model::CallToolResult;
 use serde_json::{Value, json};
 
 use crate::{server::MemoryServer, store::Store};
 
-type Client = RunningService<RoleClient, ()>;
+use polyclaw_server_stdio::testing::Client;
+use polyclaw_server_stdio::testing::call;
 
 async fn connect(dir: &std::path::Path, modern: bool) -> anyhow::Result<Client> {
     let server = MemoryServer::new(Arc::new(Store::open(dir)?))?;
-    let (server_io, client_io) = tokio::io::duplex(256 * 1024);
-    tokio::spawn(async move {
-        if let Ok(running) = server.serve(server_io).await {
-            let _ = running.waiting().await;
-        }
-    });
-    Ok(if modern {
-        ().serve_with_lifecycle(
-            client_io,
-            ClientLifecycleMode::Discover {
-                preferred_versions: vec![ProtocolVersion::V_2026_07_28],
-            },
-        )
-        .await?
-    } else {
-        ().serve(client_io).await?
-    })
-}
-
-async fn call(client: &Client, tool: &str, args: Value) -> anyhow::Result<CallToolResult> {
-    let Value::Object(arguments) = args else {
-        bail!("arguments must be an object");
-    };
-    client
-        .call_tool(CallToolRequestParams::new(tool.to_owned()).with_arguments(arguments))
-        .await
-        .with_context(|| format!("calling {tool}"))
+    polyclaw_server_stdio::testing::connect(server, modern).await
 }
 
 fn text(result: &CallToolResult) -> anyhow::Result<&str> {

@@ -156,6 +156,59 @@ where
     Ok(Command::Run(FileOptions { file, check }))
 }
 
+/// For the servers' tests (feature `testing`): an rmcp client talking to a server in the same
+/// process over an in-memory duplex, in either protocol era.
+#[cfg(feature = "testing")]
+pub mod testing {
+    use anyhow::{Context as _, bail};
+    use rmcp::model::{CallToolRequestParams, CallToolResult, ProtocolVersion};
+    use rmcp::service::{ClientLifecycleMode, RunningService};
+    use rmcp::{ClientServiceExt, RoleClient, ServerHandler, ServiceExt};
+    use serde_json::Value;
+
+    /// A connected client.
+    pub type Client = RunningService<RoleClient, ()>;
+
+    /// Serves `server` in a task and connects a client to it: `initialize` (2025-11-25), or
+    /// with `modern` `server/discover` (2026-07-28).
+    ///
+    /// # Errors
+    /// The handshake fails.
+    pub async fn connect<S: ServerHandler>(server: S, modern: bool) -> anyhow::Result<Client> {
+        let (server_io, client_io) = tokio::io::duplex(256 * 1024);
+        tokio::spawn(async move {
+            if let Ok(running) = server.serve(server_io).await {
+                let _ = running.waiting().await;
+            }
+        });
+        Ok(if modern {
+            ().serve_with_lifecycle(
+                client_io,
+                ClientLifecycleMode::Discover {
+                    preferred_versions: vec![ProtocolVersion::V_2026_07_28],
+                },
+            )
+            .await?
+        } else {
+            ().serve(client_io).await?
+        })
+    }
+
+    /// Calls `tool` with `args` (an object).
+    ///
+    /// # Errors
+    /// `args` is not an object, or the call fails (naming the tool).
+    pub async fn call(client: &Client, tool: &str, args: Value) -> anyhow::Result<CallToolResult> {
+        let Value::Object(arguments) = args else {
+            bail!("arguments must be an object");
+        };
+        client
+            .call_tool(CallToolRequestParams::new(tool.to_owned()).with_arguments(arguments))
+            .await
+            .with_context(|| format!("calling {tool}"))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
