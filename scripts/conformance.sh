@@ -217,9 +217,11 @@ TOTAL_FAILED=0
 [[ -x $CONFORMANCE ]] || { log "conformance tool not found at $CONFORMANCE (set CONFORMANCE)"; exit 2; }
 mkdir -p "$OUT"
 
-log "building the fixture"
-cargo build -p polyclaw-server-fixture
+# The binaries of scripts/test.sh's one build (the same command, so a no-op after it).
+log "building the workspace's binaries (cargo build --workspace --bins)"
+cargo build --locked --workspace --bins
 FIXTURE_BIN=$TARGET_DIR/debug/polyclaw-server-fixture
+POLYCLAW_BIN=$TARGET_DIR/debug/polyclaw
 
 fixture_port=$(free_port)
 start_bg fixture "$OUT/fixture.log" "$FIXTURE_BIN" --http "127.0.0.1:$fixture_port"
@@ -235,10 +237,6 @@ run_suite direct "$FIXTURE_URL" || direct_status=$?
 # The fixture is plugged in as a stdio child process with prefix = "" so tool
 # and prompt names are unchanged; polyclaw serves HTTP. Every scenario passing
 # directly must pass through the mesh.
-
-log "building polyclaw"
-cargo build -p polyclaw
-POLYCLAW_BIN=$TARGET_DIR/debug/polyclaw
 
 cat >"$OUT/polyclaw-mesh.toml" <<EOF
 [servers.fixture]

@@ -3,6 +3,9 @@
 #
 #   scripts/fuzz.sh [SECONDS]          every target
 #   FUZZ_TARGETS="plan_parse" scripts/fuzz.sh 300
+#   scripts/fuzz.sh --build-only       install cargo-fuzz and build the targets, run nothing
+#                                      (scripts/test.sh does this in the background, niced,
+#                                      while the tests run, then runs the targets)
 #
 # - Installs cargo-fuzz (pinned, from crates.io, into cargo's bin folder) when it is missing.
 # - cargo-fuzz passes nightly-only flags to rustc; RUSTC_BOOTSTRAP=1 lets the stable toolchain
@@ -18,6 +21,11 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
+build_only=false
+if [[ ${1:-} == --build-only ]]; then
+    build_only=true
+    shift
+fi
 seconds=${1:-20}
 cargo_fuzz_version=0.13.2
 export RUSTC_BOOTSTRAP=1
@@ -36,6 +44,9 @@ echo "==> cargo fuzz build (${targets[*]})"
 start=$SECONDS
 cargo fuzz build "${flags[@]}"
 echo "    built in $((SECONDS - start)) s"
+if $build_only; then
+    exit 0
+fi
 
 failed=()
 for target in "${targets[@]}"; do

@@ -119,8 +119,9 @@ pub enum TemplatesCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum ImagesCommand {
-    /// Compile fs, exec, http, memory and echo as static binaries and build `FROM scratch`
-    /// images `polyclaw/NAME:latest` through the Docker Engine API.
+    /// Build `FROM scratch` images `polyclaw/NAME:latest` of fs, exec, http, memory, echo and
+    /// polyclaw itself through the Docker Engine API, from the binaries of the README's
+    /// `cargo build --release` (run first; a no-op when it already ran).
     Build {
         /// Only these (e.g. `fs memory`).
         #[arg(long, num_args = 1..)]

@@ -18,6 +18,7 @@ pub mod mesh;
 pub mod plans;
 pub mod registry;
 pub mod runtime;
+pub mod tls;
 
 pub use config::Config;
 pub use error::{Error, Result};

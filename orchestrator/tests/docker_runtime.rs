@@ -1,10 +1,12 @@
-//! The Docker runtime against the real engine on this machine: image build from a static
-//! binary, a stdio MCP server in a hardened container spoken to through rmcp, every hardening
-//! option checked on the container, stop and removal, and the reaper.
+//! The Docker runtime against the real engine on this machine: image build from a cargo-built
+//! binary (with its shared libraries), a stdio MCP server in a hardened container spoken to
+//! through rmcp, every hardening option checked on the container, stop and removal, and the
+//! reaper.
 //!
 //! These tests need Docker and FAIL (they never skip) when it is unreachable, printing why.
-//! They build `polyclaw-server-echo` statically into `target/static` once (a few minutes cold)
-//! and keep the image `polyclaw-test/echo:dev`; every container they create is removed.
+//! They build `polyclaw-server-echo` with the README's `cargo build` once (a no-op when the
+//! suite's build made it) and keep the image `polyclaw-test/echo:dev`; every container they
+//! create is removed.
 
 use std::collections::HashMap;
 use std::io::Write as _;
@@ -39,12 +41,12 @@ async fn engine() -> Engine {
     }
 }
 
-/// Builds the static echo binary and the image once per test run.
+/// Builds the echo binary and its image once per test run.
 async fn echo_image(engine: &Engine) {
     static BUILT: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
     BUILT
         .get_or_init(|| async {
-            let binary = tokio::task::spawn_blocking(build_static_echo)
+            let binary = tokio::task::spawn_blocking(built_echo)
                 .await
                 .expect("the build task panicked");
             let started = Instant::now();
@@ -71,11 +73,17 @@ async fn echo_image(engine: &Engine) {
         .await;
 }
 
-fn build_static_echo() -> PathBuf {
-    // The same build `polyclaw images build` makes, so both share target/static.
+fn built_echo() -> PathBuf {
+    // The build `polyclaw images build` makes, in this test's own profile (so the suite's
+    // build already made it).
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-    polyclaw::commands::images::build_static(&root, "polyclaw-server-echo")
-        .unwrap_or_else(|e| panic!("the static build of the echo server failed: {e}"))
+    let profile = docker::build::own_profile();
+    let built = docker::build::cargo_build(&root, &profile, docker::build::CargoOutput::Quiet)
+        .unwrap_or_else(|e| panic!("cargo build failed: {e}"));
+    built
+        .get("polyclaw-server-echo")
+        .cloned()
+        .unwrap_or_else(|| panic!("cargo build built no echo server: {built:?}"))
 }
 
 /// Captured log output (all tests share one subscriber).

@@ -14,29 +14,48 @@ use anyhow::{Context as _, Result, bail};
 
 use crate::python::{target_dir, workspace_root};
 
-/// Builds (once per test process) the binaries end-to-end tests start, and returns the folder
-/// holding them.
+/// The cargo profile folder this executable was built into (`debug` under `cargo test`,
+/// `release` under scripts/test.sh's `--release`): the binaries the tests start come from the
+/// same profile, so one build serves the tests, the benchmark and the images.
+#[must_use]
+pub fn profile() -> String {
+    let exe = std::env::current_exe().unwrap_or_default();
+    let mut dir = exe.parent();
+    if dir.and_then(Path::file_name).is_some_and(|n| n == "deps") {
+        dir = dir.and_then(Path::parent);
+    }
+    dir.and_then(Path::file_name)
+        .map_or_else(|| "debug".to_string(), |n| n.to_string_lossy().into_owned())
+}
+
+/// cargo's flags for [`profile`].
+fn profile_args() -> Vec<String> {
+    match profile().as_str() {
+        "debug" => Vec::new(),
+        "release" => vec!["--release".into()],
+        other => vec!["--profile".into(), other.into()],
+    }
+}
+
+/// Builds (once per test process) every binary of the workspace in this executable's
+/// [`profile`], and returns the folder holding them. It is the same command as
+/// scripts/test.sh's first build, so under the suite it finds everything fresh; and since the
+/// workspace declares every dependency's features in one place, it shares all compiled
+/// dependencies with the test build.
 pub fn bin_dir() -> Result<PathBuf> {
     static BUILT: OnceLock<Result<PathBuf, String>> = OnceLock::new();
     BUILT
         .get_or_init(|| {
             let status = Command::new(env!("CARGO"))
                 .current_dir(workspace_root())
-                .args([
-                    "build",
-                    "-p",
-                    "polyclaw",
-                    "-p",
-                    "polyclaw-server-echo",
-                    "-p",
-                    "polyclaw-server-fixture",
-                ])
+                .args(["build", "--locked", "--workspace", "--bins"])
+                .args(profile_args())
                 .status()
                 .map_err(|e| format!("cannot run cargo: {e}"))?;
             if !status.success() {
                 return Err(format!("cargo build failed: {status}"));
             }
-            Ok(target_dir().join("debug"))
+            Ok(target_dir().join(profile()))
         })
         .clone()
         .map_err(anyhow::Error::msg)

@@ -106,6 +106,9 @@ command = "{bin}/polyclaw-server-echo"
 "#,
     )?;
     let polyclaw = Polyclaw::start(&config.path, &[])?;
+    // The Python client's venv may have to be built first (by this or another test process):
+    // that is not part of the time the deadline is checked against.
+    polyclaw_tests::python::python()?;
     let started = std::time::Instant::now();
     let ops = json!([
         {"op": "call_tool", "name": "slow__sleep", "arguments": {"ms": 30000}},

@@ -1,4 +1,4 @@
-//! `compose/` end to end: polyclaw's static image runs under docker-compose 1.29 with the Docker
+//! `compose/` end to end: polyclaw's own image runs under docker-compose 1.29 with the Docker
 //! socket, starts its servers as sibling containers, serves a client on the mapped port, and
 //! `docker-compose down` leaves none of its containers behind. Needs Docker and docker-compose:
 //! without them it fails and says why.
@@ -38,14 +38,18 @@ impl Drop for Project {
     }
 }
 
-fn containers_owned_by_project_polyclaw() -> Result<Vec<String>> {
+/// Names of the containers made by the polyclaw whose host name (its container's short id) is
+/// `owner_host`: other tests may run their own polyclaw containers meanwhile.
+fn containers_owned_by(owner_host: &str) -> Result<Vec<String>> {
     docker_lines(&[
         "ps",
         "-a",
         "--filter",
         "label=io.polyclaw.managed=true",
+        "--filter",
+        &format!("label=io.polyclaw.owner-host={owner_host}"),
         "--format",
-        "{{.Names}} {{.Label \"io.polyclaw.owner-host\"}}",
+        "{{.Names}}",
     ])
 }
 
@@ -146,7 +150,12 @@ fn compose_runs_polyclaw_with_its_servers_as_sibling_containers() -> Result<()> 
         "the note is written to the host folder"
     );
     ensure!(first_text(ok_result(&out[3], "call_tool")?) == "hi");
-    let running = containers_owned_by_project_polyclaw()?;
+    let ps = project.compose(&["ps", "-q", "polyclaw"])?;
+    let id = String::from_utf8_lossy(&ps.stdout).trim().to_string();
+    let owner_host = id
+        .get(..12)
+        .context("docker-compose ps names polyclaw's container")?;
+    let running = containers_owned_by(owner_host)?;
     ensure!(
         running.len() >= 3,
         "sibling containers while it runs: {running:?}"
@@ -154,10 +163,7 @@ fn compose_runs_polyclaw_with_its_servers_as_sibling_containers() -> Result<()> 
 
     let down = project.compose(&["down", "-v", "-t", "10"])?;
     ensure!(down.status.success(), "docker-compose down: {down:?}");
-    let left: Vec<String> = containers_owned_by_project_polyclaw()?
-        .into_iter()
-        .filter(|c| running.contains(c))
-        .collect();
+    let left = containers_owned_by(owner_host)?;
     ensure!(
         left.is_empty(),
         "polyclaw removes its sibling containers when compose stops it: {left:?}"

@@ -20,6 +20,7 @@ fn echo_config(extra: &str) -> Result<TestConfig> {
 }
 
 fn post(url: &str, body: impl Into<reqwest::Body>) -> reqwest::RequestBuilder {
+    polyclaw::tls::install_provider();
     reqwest::Client::new()
         .post(url)
         .header("content-type", "application/json")
@@ -254,6 +255,7 @@ async fn ending_a_session_with_delete_answers_200_and_forgets_it() -> Result<()>
         .context("a 2025-11-25 initialize opens a session")?
         .to_str()?
         .to_string();
+    polyclaw::tls::install_provider();
     let ended = reqwest::Client::new()
         .delete(&polyclaw.url)
         .header("mcp-session-id", &session)

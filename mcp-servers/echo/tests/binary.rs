@@ -219,6 +219,9 @@ async fn http_serves_both_eras_and_exits_on_sigterm() -> anyhow::Result<()> {
     );
     assert!(!url.contains(":0/"), "the real port is printed: {url}");
 
+    // rmcp's HTTP client is built without a rustls provider (the workspace uses ring).
+    let _ = rustls::crypto::ring::default_provider().install_default();
+
     // 2025-11-25: a session; sampling is a server→client request.
     let legacy_client = Sampler::default();
     let legacy = legacy_client

@@ -9,7 +9,7 @@
 //!
 //! TLS uses rustls with built-in web root certificates (plus `--ca-file`),
 //! never the system store, and no proxy is taken from the environment: the
-//! static binary works the same in a `FROM scratch` image.
+//! binary works the same in a `FROM scratch` image.
 //!
 //! stdout carries the protocol only; messages go to stderr. The server exits
 //! on stdin EOF, SIGTERM or SIGINT.

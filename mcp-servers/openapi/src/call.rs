@@ -49,6 +49,8 @@ impl Api {
                 attempt.follow()
             }
         });
+        // reqwest is built without a rustls provider (the workspace uses ring): install it.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let client = Client::builder()
             .tls_certs_only(roots)
             .no_proxy()

@@ -12,7 +12,7 @@
 //! most 1 MiB) and, when it is a JSON object, as structured content; status
 //! 400 and above and network errors are error results. Redirects are followed
 //! only within the API's origin. TLS uses rustls with built-in web root
-//! certificates and no proxy is taken from the environment, so the static
+//! certificates and no proxy is taken from the environment, so the
 //! binary works the same in a `FROM scratch` image.
 //!
 //! stdout carries the protocol only; messages go to stderr. The server exits

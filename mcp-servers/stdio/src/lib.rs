@@ -156,9 +156,10 @@ where
     Ok(Command::Run(FileOptions { file, check }))
 }
 
-/// For the servers' tests (feature `testing`): an rmcp client talking to a server in the same
-/// process over an in-memory duplex, in either protocol era.
-#[cfg(feature = "testing")]
+/// For the servers' tests: an rmcp client talking to a server in the same process over an
+/// in-memory duplex, in either protocol era. (Always compiled, not behind a feature: a feature
+/// that only dev-dependencies turn on would make the test build and the release build compile
+/// this crate, and every server above it, twice.)
 pub mod testing {
     use anyhow::{Context as _, bail};
     use rmcp::model::{CallToolRequestParams, CallToolResult, ProtocolVersion};

@@ -1,32 +1,31 @@
 //! `polyclaw images build`: polyclaw's own MCP servers as container images, built here with
-//! no registry: each server is compiled as a static binary
-//! (`-C target-feature=+crt-static --target x86_64-unknown-linux-gnu`) and put in a
-//! `FROM scratch` image through the Docker Engine API (an in-memory build context).
+//! no registry. One `cargo build` (the README's, in the profile polyclaw itself was built with:
+//! a no-op when that build already ran) makes every binary; each goes in a `FROM scratch` image with the loader and libraries it
+//! needs, through the Docker Engine API (an in-memory build context).
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitCode, Stdio};
+use std::process::ExitCode;
 
 use crate::error::Error;
 use crate::runtime::docker;
+use crate::runtime::docker::build::{CargoOutput, cargo_build, own_profile};
 
 use super::out;
 
-/// Our servers that become images: (cargo package, image name).
+/// Our servers that become images: (cargo package, image name). Each is a default member of
+/// the workspace, so the README's `cargo build --release` builds them all.
 pub const OWN_SERVERS: &[(&str, &str)] = &[
     ("polyclaw-server-fs", "polyclaw/fs"),
     ("polyclaw-server-exec", "polyclaw/exec"),
     ("polyclaw-server-http", "polyclaw/http"),
     ("polyclaw-server-memory", "polyclaw/memory"),
     ("polyclaw-server-echo", "polyclaw/echo"),
-    // polyclaw itself, for compose/: built only when asked for (`--only polyclaw`).
+    // polyclaw itself, for compose/ (the same binary as target/release/polyclaw).
     ("polyclaw", "polyclaw/polyclaw"),
 ];
 
 /// The image tag every build gets.
 pub const TAG: &str = "latest";
-
-/// The cargo target triple of static builds.
-pub const TARGET: &str = "x86_64-unknown-linux-gnu";
 
 /// Finds the polyclaw source tree: `source` if given, else the current folder or the one the
 /// binary was built in, whichever holds `mcp-servers/`.
@@ -56,56 +55,6 @@ pub fn source_dir(source: Option<&Path>) -> Result<PathBuf, Error> {
         })
 }
 
-/// Compiles one package as a static binary; returns its path.
-///
-/// # Errors
-/// [`Error::Io`] when cargo cannot run or the build fails (with cargo's last lines).
-pub fn build_static(source: &Path, package: &str) -> Result<PathBuf, Error> {
-    let target_dir = source.join("target/static");
-    let output = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-        .current_dir(source)
-        .args([
-            "build",
-            "--release",
-            "--locked",
-            "-p",
-            package,
-            "--target",
-            TARGET,
-        ])
-        .arg("--target-dir")
-        .arg(&target_dir)
-        .env("RUSTFLAGS", "-C target-feature=+crt-static")
-        .env("CARGO_PROFILE_RELEASE_STRIP", "symbols")
-        .env("CARGO_PROFILE_RELEASE_DEBUG", "false")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .output()
-        .map_err(|source| Error::Io {
-            context: "cannot run cargo; polyclaw images build needs the Rust toolchain".into(),
-            source,
-        })?;
-    if !output.status.success() {
-        let text = String::from_utf8_lossy(&output.stderr);
-        let tail: Vec<&str> = text
-            .lines()
-            .rev()
-            .take(15)
-            .collect::<Vec<_>>()
-            .into_iter()
-            .rev()
-            .collect();
-        return Err(Error::Io {
-            context: format!(
-                "building {package} as a static binary failed:\n{}",
-                tail.join("\n")
-            ),
-            source: std::io::Error::other("cargo build failed"),
-        });
-    }
-    Ok(target_dir.join(TARGET).join("release").join(package))
-}
-
 /// `images build [--only NAME]`: builds every own server image, with progress.
 ///
 /// # Errors
@@ -129,41 +78,49 @@ pub async fn build(source: Option<&Path>, only: &[String]) -> Result<ExitCode, E
                 .join(", ")
         )));
     }
-    let total = chosen.len();
-    for (i, (package, image)) in chosen.into_iter().enumerate() {
-        let tag = format!("{image}:{TAG}");
-        let step = |what: &str| {
-            eprintln!(
-                "[{}/{total}] {bar} {tag}: {what}",
-                i + 1,
-                bar = bar(i, total)
-            )
-        };
-        step("compiling a static binary (the first build takes a few minutes)");
-        let source_for = source.clone();
-        let package_owned = (*package).to_string();
-        let binary = tokio::task::spawn_blocking(move || build_static(&source_for, &package_owned))
+    // Step 0 is the compile; then one step per image.
+    let total = chosen.len() + 1;
+    let step = |i: usize, what: &str| eprintln!("[{i}/{}] {} {what}", total - 1, bar(i, total));
+    let profile = own_profile();
+    step(
+        0,
+        &format!(
+            "cargo build --profile {profile} (the build polyclaw came from: a few minutes on a fresh clone, seconds after)"
+        ),
+    );
+    let source_for = source.clone();
+    let built =
+        tokio::task::spawn_blocking(move || cargo_build(&source_for, &profile, CargoOutput::Show))
             .await
             .map_err(|e| Error::Io {
                 context: "the build task failed".into(),
                 source: std::io::Error::other(e.to_string()),
             })??;
-        step("building the image");
+    for (i, (package, image)) in chosen.into_iter().enumerate() {
+        let tag = format!("{image}:{TAG}");
+        let binary = built.get(*package).ok_or_else(|| {
+            Error::InvalidInput(format!(
+                "cargo build in {} built no `{package}` binary; is that folder a polyclaw checkout?",
+                source.display()
+            ))
+        })?;
+        step(i + 1, &format!("{tag}: building the image"));
         let labels = [
             ("io.polyclaw.image", "own"),
             ("io.polyclaw.package", *package),
         ];
-        docker::build::build_scratch_image(&engine, &tag, &binary, &labels, |line: &str| {
+        docker::build::build_scratch_image(&engine, &tag, binary, &labels, |line: &str| {
             tracing::debug!(image = %tag, "{line}");
         })
         .await?;
-        let size = std::fs::metadata(&binary)
+        let size = std::fs::metadata(binary)
             .map(|m| m.len() / 1024)
             .unwrap_or(0);
-        step(&format!("done ({size} KiB binary)"));
+        step(i + 1, &format!("{tag}: done ({size} KiB binary)"));
     }
     out(&format!(
-        "built {total} image(s); a config uses them with `image = \"polyclaw/NAME:{TAG}\"`"
+        "built {} image(s); a config uses them with `image = \"polyclaw/NAME:{TAG}\"`",
+        total - 1
     ));
     Ok(ExitCode::SUCCESS)
 }
@@ -181,15 +138,14 @@ fn bar(done: usize, total: usize) -> String {
 pub async fn base_python(mirror: &str, rebuild: bool) -> Result<ExitCode, Error> {
     use crate::generate::python;
     let engine = docker::Engine::connect().await?;
-    if !rebuild && engine.image_exists(python::DEFAULT_TAG).await? {
+    let mut report = |line: &str| eprintln!("{line}");
+    if !python::build_once(&engine, mirror, rebuild, &mut report).await? {
         out(&format!(
             "{} is already built (`--rebuild` builds it again)",
             python::DEFAULT_TAG
         ));
         return Ok(ExitCode::SUCCESS);
     }
-    let mut report = |line: &str| eprintln!("{line}");
-    python::build(&engine, mirror, &mut report).await?;
     out(&format!(
         "the `python` template builds FROM {} (set `[generate] python_base` to use another)",
         python::DEFAULT_TAG

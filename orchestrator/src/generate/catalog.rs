@@ -252,7 +252,7 @@ async fn generate_for(
     let programs = if std::path::Path::new("/bin/busybox").is_file() {
         "/bin/busybox (static; its applets run as `/bin/busybox APPLET ARGS`)"
     } else {
-        "none known: name static executables of this host in `binaries`"
+        "none known: name executables of this host in `binaries`"
     };
     let mut prompt = format!(
         "A plan needs this capability and no MCP server offers it: \"{capability}\".\n\

@@ -38,6 +38,9 @@ use super::{Progress, Stage, StageEvent};
 
 /// How long one contract example may take.
 pub const EXAMPLE_TIMEOUT: Duration = Duration::from_secs(30);
+/// The folder of a template's build context that its Dockerfile copies to `/`: rendered
+/// files, binaries and the shared libraries dynamically linked binaries need go under it.
+const ROOTFS: &str = "rootfs";
 /// How long the recipe's host check may take.
 const CHECK_TIMEOUT: Duration = Duration::from_secs(30);
 /// Longest result text quoted in a failing example's report.
@@ -479,6 +482,9 @@ async fn render(
     let recipe = &template.build;
     let mut files = Vec::new();
     let mut binaries = Vec::new();
+    // Loaders and shared libraries of dynamically linked binaries, under rootfs/ at their
+    // host paths (one copy each, whichever binary needs it first).
+    let mut libraries: Vec<ContextFile> = Vec::new();
     if recipe.spec_binaries {
         let listed = spec
             .value
@@ -496,11 +502,15 @@ async fn render(
                 .ok_or_else(|| format!("binaries[{i}]: `{}` has no file name", host.display()))?;
             let data = tokio::fs::read(host).await.map_err(|e| {
                 format!(
-                    "binaries[{i}]: cannot read {} ({e}); name a static executable on this host",
+                    "binaries[{i}]: cannot read {} ({e}); name an executable on this host",
                     host.display()
                 )
             })?;
-            docker::check_static(host, &data).map_err(|e| format!("binaries[{i}]: {e}"))?;
+            libraries.extend(
+                docker::runtime_files(host, &data, ROOTFS)
+                    .await
+                    .map_err(|e| format!("binaries[{i}]: {}", error_text(&e)))?,
+            );
             let context = format!("rootfs/bin/{file_name}");
             if files.iter().any(|f: &ContextFile| f.path == context) {
                 return Err(format!(
@@ -524,12 +534,21 @@ async fn render(
         let data = tokio::fs::read(&path)
             .await
             .map_err(|e| format!("cannot read {} ({e})", path.display()))?;
-        docker::check_static(&path, &data).map_err(|e| e.to_string())?;
+        libraries.extend(
+            docker::runtime_files(&path, &data, ROOTFS)
+                .await
+                .map_err(|e| error_text(&e))?,
+        );
         files.push(ContextFile {
             path: own.to.clone(),
             data,
             mode: 0o755,
         });
+    }
+    for library in libraries {
+        if !files.iter().any(|f| f.path == library.path) {
+            files.push(library);
+        }
     }
     let base_image = recipe
         .base
@@ -592,36 +611,33 @@ async fn host_check(check: &[String], files: &[ContextFile]) -> Result<(), Strin
     }
 }
 
-/// The static build of one of polyclaw's packages: next to the running binary when it is
-/// static there (an installed polyclaw), else in `target/static` of the source tree (built
-/// there like `polyclaw images build` does when missing).
+/// The build of one of polyclaw's packages: next to the running binary (an installed polyclaw,
+/// or `target/release` after the README's `cargo build --release`), else built in the source
+/// tree the way `polyclaw images build` builds it.
 async fn own_binary(package: &str) -> Result<PathBuf, String> {
     if let Some(beside) = std::env::current_exe()
         .ok()
         .and_then(|exe| exe.parent().map(|d| d.join(package)))
-        && let Ok(bytes) = tokio::fs::read(&beside).await
-        && docker::check_static(&beside, &bytes).is_ok()
+        && beside.is_file()
     {
         return Ok(beside);
     }
     let source = crate::commands::images::source_dir(None).map_err(|e| e.to_string())?;
-    let built = source
-        .join("target/static")
-        .join(crate::commands::images::TARGET)
-        .join("release")
-        .join(package);
-    if built.is_file() {
-        return Ok(built);
-    }
+    let profile = docker::build::own_profile();
     tracing::info!(
         package,
-        "compiling a static binary (the first time takes a few minutes)"
+        %profile,
+        "compiling polyclaw's servers (the README's cargo build; the first time takes a few minutes)"
     );
-    let package = package.to_string();
-    tokio::task::spawn_blocking(move || crate::commands::images::build_static(&source, &package))
-        .await
-        .map_err(|e| format!("the build task failed: {e}"))?
-        .map_err(|e| error_text(&e))
+    let bins = tokio::task::spawn_blocking(move || {
+        docker::build::cargo_build(&source, &profile, docker::build::CargoOutput::Quiet)
+    })
+    .await
+    .map_err(|e| format!("the build task failed: {e}"))?
+    .map_err(|e| error_text(&e))?;
+    bins.get(package).cloned().ok_or_else(|| {
+        format!("cargo build did not build {package}; is it a default member of the workspace?")
+    })
 }
 
 /// A supervisor for the new image that is not part of any mesh: its own cancellation token,

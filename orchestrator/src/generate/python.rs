@@ -65,7 +65,46 @@ pub async fn ensure(
     report(&format!(
         "the Python base image {tag} is missing: building it once (debootstrap, a few minutes)"
     ));
-    build(engine, DEFAULT_MIRROR, report).await?;
+    build_once(engine, DEFAULT_MIRROR, false, report).await
+}
+
+/// Builds [`DEFAULT_TAG`] unless it exists (or always, with `rebuild`), holding a machine-wide
+/// lock: polyclaws (or tests) that find it missing at the same time build it once, and the
+/// others wait and then find it. Returns whether it was built now.
+///
+/// # Errors
+/// The lock cannot be taken, or the build fails (see [`build`]).
+pub async fn build_once(
+    engine: &Engine,
+    mirror: &str,
+    rebuild: bool,
+    report: Report<'_>,
+) -> Result<bool, Error> {
+    let lock_path = std::env::temp_dir().join("polyclaw-python-base.lock");
+    let lock = tokio::task::spawn_blocking(move || {
+        let file = std::fs::File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)?;
+        file.lock()?;
+        Ok::<_, std::io::Error>(file)
+    })
+    .await
+    .map_err(|e| Error::Io {
+        context: "the lock task failed".into(),
+        source: std::io::Error::other(e.to_string()),
+    })?
+    .map_err(|source| Error::Io {
+        context: "cannot take the lock on building the Python base image (in the temporary folder)"
+            .into(),
+        source,
+    })?;
+    if !rebuild && engine.image_exists(DEFAULT_TAG).await? {
+        return Ok(false);
+    }
+    build(engine, mirror, report).await?;
+    drop(lock);
     Ok(true)
 }
 

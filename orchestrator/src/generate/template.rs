@@ -74,7 +74,8 @@ pub struct RenderFile {
     pub to: String,
 }
 
-/// A static binary of one of polyclaw's own packages, put in the build context.
+/// A release binary of one of polyclaw's own packages, put in the build context (with the
+/// shared libraries it needs, under `rootfs/`).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OwnBinary {
@@ -88,9 +89,11 @@ pub struct OwnBinary {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Recipe {
-    /// Static binaries of polyclaw's packages (built into `target/static` when missing).
+    /// Binaries of polyclaw's packages: next to the running polyclaw, else built by the
+    /// README's `cargo build --release` in the source tree.
     pub own_binaries: Vec<OwnBinary>,
-    /// Copy the spec's `binaries` (absolute host paths of static executables) to
+    /// Copy the spec's `binaries` (absolute host paths of executables; a dynamically linked
+    /// one brings its loader and libraries under `rootfs/`) to
     /// `rootfs/bin/<file name>` in the context; templates get them as `binaries`.
     pub spec_binaries: bool,
     /// Run on the host before the build, in the rendered context: argv whose first element

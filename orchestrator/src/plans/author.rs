@@ -137,6 +137,7 @@ async fn openai(
 ) -> Result<String, Error> {
     let url = format!("{}/chat/completions", config.base_url.trim_end_matches('/'));
     let timeout = Duration::from_secs_f64(config.timeout.unwrap_or(120.0).clamp(1.0, 3600.0));
+    crate::tls::install_provider();
     let client = reqwest::Client::builder()
         .timeout(timeout)
         .build()

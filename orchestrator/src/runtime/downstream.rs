@@ -652,6 +652,7 @@ impl Downstream {
                 }
                 let config = StreamableHttpClientTransportConfig::with_uri(url.as_str())
                     .custom_headers(custom);
+                crate::tls::install_provider();
                 let transport = StreamableHttpClientTransport::from_config(config);
                 match tokio::time::timeout(START_TIMEOUT, serve_client(self.handler(), transport))
                     .await
@@ -814,6 +815,7 @@ impl Downstream {
         let mut last = String::new();
         while tokio::time::Instant::now() < deadline {
             let config = StreamableHttpClientTransportConfig::with_uri(url.as_str());
+            crate::tls::install_provider();
             let transport = StreamableHttpClientTransport::from_config(config);
             match tokio::time::timeout_at(deadline, serve_client(self.handler(), transport)).await {
                 Ok(Ok(service)) => {

@@ -678,7 +678,7 @@ async fn p2_levels(
 /// Each round's server is removed with `polyclaw servers remove` (registration and image).
 ///
 /// # Errors
-/// When Docker, busybox (`scripts/deps.sh`) or the static exec build is missing, or a round
+/// When Docker, busybox (`scripts/deps.sh`) or the exec server build is missing, or a round
 /// fails.
 pub async fn p4_generated_server(bins: &Bins, plan: &Plan) -> Result<Figure> {
     eprintln!("bench: P4");
@@ -692,7 +692,7 @@ pub async fn p4_generated_server(bins: &Bins, plan: &Plan) -> Result<Figure> {
     let peer = served.peer();
     let rounds = if plan.quick { 2 } else { plan.rounds.max(7) };
     let mut samples = Vec::new();
-    // Round 0 is a warm-up (it may compile the static exec server); it is not counted.
+    // Round 0 is a warm-up (the first image build pays for cold caches); it is not counted.
     for round in 0..=rounds {
         let name = format!("p4r{round}x{}", std::process::id());
         let spec = json!({

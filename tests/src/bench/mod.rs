@@ -38,8 +38,8 @@ pub struct Outcome {
 ///
 /// # Errors
 /// When the binaries cannot be built.
-pub async fn run(workspace: &Path, target: &Path, plan: &Plan) -> Result<Outcome> {
-    let bins = Bins::build(workspace, target)?;
+pub async fn run(workspace: &Path, plan: &Plan) -> Result<Outcome> {
+    let bins = Bins::build()?;
     let started = Instant::now();
     let load_at_start = report::load_average();
     let mut figures = Vec::new();

@@ -46,26 +46,14 @@ pub struct Bins {
 }
 
 impl Bins {
-    /// Builds `polyclaw` and the echo server in release mode with the cargo that runs this
-    /// binary, and returns their paths.
+    /// Builds the workspace's binaries in the benchmark's own profile (release under
+    /// `cargo run --release`), with the same command as the tests' [`crate::support::bin_dir`]
+    /// (so a suite run builds them once), and returns the paths of polyclaw and the echo server.
     ///
     /// # Errors
     /// When cargo cannot be run or the build fails.
-    pub fn build(workspace: &Path, target: &Path) -> Result<Self> {
-        let status = std::process::Command::new(env!("CARGO"))
-            .current_dir(workspace)
-            .args([
-                "build",
-                "--release",
-                "-p",
-                "polyclaw",
-                "-p",
-                "polyclaw-server-echo",
-            ])
-            .status()
-            .context("cannot run cargo")?;
-        ensure!(status.success(), "cargo build --release failed: {status}");
-        let release = target.join("release");
+    pub fn build() -> Result<Self> {
+        let release = crate::support::bin_dir()?;
         let bins = Self {
             polyclaw: release.join("polyclaw"),
             echo: release.join("polyclaw-server-echo"),
@@ -357,6 +345,7 @@ impl Served {
     /// # Errors
     /// When the handshake fails.
     pub async fn http(proc: Proc, url: &str) -> Result<Self> {
+        polyclaw::tls::install_provider();
         let transport = StreamableHttpClientTransport::from_uri(url.to_owned());
         let client = match tokio::time::timeout(START_WAIT, ().serve(transport)).await {
             Ok(Ok(client)) => client,

@@ -1,33 +1,38 @@
-//! Images of polyclaw's own servers: one static binary `FROM scratch`, built by the engine's
-//! classic builder from an in-memory tar (no registry, no BuildKit, no files on disk).
-//! Compiling the binary is the caller's job (`cargo build --release --target
-//! x86_64-unknown-linux-gnu` with `RUSTFLAGS='-C target-feature=+crt-static'`).
+//! Images of polyclaw's own servers: one binary `FROM scratch` (with the shared libraries it
+//! needs when it is dynamically linked, see [`super::rootfs`]), built by the engine's classic
+//! builder from an in-memory tar (no registry, no BuildKit, no files on disk). Compiling the
+//! binary is the caller's job (`polyclaw images build` runs the README's `cargo build`, in the
+//! profile polyclaw itself was built with: [`cargo_build`]).
 
 use std::collections::{HashMap, VecDeque};
-use std::path::Path;
+use std::io::{BufRead as _, BufReader, Read as _};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 
 use bollard::query_parameters::{BuildImageOptions, BuilderVersion};
 use futures::StreamExt;
 
+use super::rootfs::{RootFile, shared_objects};
 use super::{Engine, error_chain};
 use crate::error::Error;
 
 /// Lines of build output kept for the error message of a failed build.
 const TAIL_LINES: usize = 20;
 
-/// The Dockerfile of a one-binary image (the binary is `server` in the context).
+/// The Dockerfile of a one-binary image: `rootfs/` holds `/server` and, for a dynamically
+/// linked binary, its loader and libraries at their host paths. One layer.
 pub const SCRATCH_DOCKERFILE: &str = "FROM scratch\n\
-COPY server /server\n\
+COPY rootfs/ /\n\
 USER 65534:65534\n\
 ENTRYPOINT [\"/server\"]\n";
 
-/// Builds image `tag` holding only `binary` (run as `/server`, user 65534), with `labels`;
-/// every line of build output goes to `progress`.
+/// Builds image `tag` holding `binary` (run as `/server`, user 65534) and what it needs to run,
+/// with `labels`; every line of build output goes to `progress`.
 ///
 /// # Errors
-/// [`Error::Io`] when the binary cannot be read; [`Error::InvalidInput`] when it is not a
-/// static executable (it could not run `FROM scratch`); [`Error::Io`] with the last lines of
-/// the build log when the engine fails the build.
+/// [`Error::Io`] when the binary cannot be read; [`Error::InvalidInput`] when it is not an
+/// executable that can run `FROM scratch` (not ELF, or a library missing on this host);
+/// [`Error::Io`] with the last lines of the build log when the engine fails the build.
 pub async fn build_scratch_image(
     engine: &Engine,
     tag: &str,
@@ -37,17 +42,176 @@ pub async fn build_scratch_image(
 ) -> Result<(), Error> {
     let bytes = tokio::fs::read(binary).await.map_err(|source| Error::Io {
         context: format!(
-            "cannot read server binary {}; build it first (cargo build --release --target x86_64-unknown-linux-gnu with RUSTFLAGS='-C target-feature=+crt-static')",
+            "cannot read server binary {}; build it first (cargo build --release)",
             binary.display()
         ),
         source,
     })?;
-    check_static(binary, &bytes)?;
-    let context = context_tar(&bytes).map_err(|source| Error::Io {
-        context: format!("cannot pack the build context for image `{tag}`"),
+    let libraries = runtime_files(binary, &bytes, "rootfs").await?;
+    let mut files = vec![
+        ContextFile {
+            path: "Dockerfile".into(),
+            data: SCRATCH_DOCKERFILE.as_bytes().to_vec(),
+            mode: 0o644,
+        },
+        ContextFile {
+            path: "rootfs/server".into(),
+            data: bytes,
+            mode: 0o755,
+        },
+    ];
+    files.extend(libraries);
+    let context = pack_context(&files)?;
+    build_image(engine, tag, context, labels, &mut progress).await
+}
+
+/// The shared objects `binary` needs (none for a static one), read from the host and placed
+/// under `under/` at their absolute paths, ready for a build context whose Dockerfile copies
+/// `under/` to `/`.
+///
+/// # Errors
+/// [`Error::InvalidInput`] when `binary` cannot run `FROM scratch`; [`Error::Io`] when a
+/// library cannot be read.
+pub async fn runtime_files(
+    binary: &Path,
+    bytes: &[u8],
+    under: &str,
+) -> Result<Vec<ContextFile>, Error> {
+    let mut files = Vec::new();
+    for RootFile { path, host } in shared_objects(binary, bytes)? {
+        let data = tokio::fs::read(&host).await.map_err(|source| Error::Io {
+            context: format!(
+                "cannot read {}, a library {} needs",
+                host.display(),
+                binary.display()
+            ),
+            source,
+        })?;
+        files.push(ContextFile {
+            path: format!("{under}{path}"),
+            data,
+            mode: 0o755,
+        });
+    }
+    Ok(files)
+}
+
+/// How much of cargo's own output [`cargo_build`] shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CargoOutput {
+    /// On polyclaw's stderr as it comes: cargo's progress bar and diagnostics (the CLI).
+    Show,
+    /// Kept, and quoted only when the build fails (inside a running mesh).
+    Quiet,
+}
+
+/// The cargo profile polyclaw itself was built with, read off where its binary lives: `release`
+/// for `target/release/polyclaw` (the README's build), `dev` for `target/debug/polyclaw`
+/// (`cargo run`, the test suite), `NAME` for `target/NAME/polyclaw` (and so for test binaries
+/// in `target/NAME/deps`); `release` for an installed binary. Images and generated servers are built with the same profile, so they
+/// reuse the build polyclaw came from instead of compiling everything a second time.
+#[must_use]
+pub fn own_profile() -> String {
+    let exe = std::env::current_exe().ok();
+    let mut dir = exe.as_deref().and_then(Path::parent);
+    // A test binary lives one level deeper, in the profile's deps/.
+    if dir.and_then(Path::file_name).is_some_and(|n| n == "deps") {
+        dir = dir.and_then(Path::parent);
+    }
+    // cargo marks its target folders with CACHEDIR.TAG.
+    let in_target = dir
+        .and_then(Path::parent)
+        .is_some_and(|target| target.join("CACHEDIR.TAG").is_file());
+    match dir.and_then(Path::file_name).and_then(|n| n.to_str()) {
+        Some("debug") if in_target => "dev".into(),
+        Some(name) if in_target => name.into(),
+        _ => "release".into(),
+    }
+}
+
+/// Runs the README's build in the source tree `source` with cargo profile `profile` (see
+/// [`own_profile`]): `cargo build --locked` of the workspace's default members (polyclaw and
+/// every server it makes images of), so images and generated servers use the very binaries
+/// that build made, with no second compilation. Returns every executable it built, by name
+/// (wherever `CARGO_TARGET_DIR` puts them).
+///
+/// # Errors
+/// [`Error::Io`] when cargo cannot run, or the build fails (quoting cargo's last lines when
+/// they were not shown).
+pub fn cargo_build(
+    source: &Path,
+    profile: &str,
+    output: CargoOutput,
+) -> Result<HashMap<String, PathBuf>, Error> {
+    let mut child = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .current_dir(source)
+        .args([
+            "build",
+            "--locked",
+            "--message-format=json-render-diagnostics",
+        ])
+        .args(["--profile", profile])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(match output {
+            CargoOutput::Show => Stdio::inherit(),
+            CargoOutput::Quiet => Stdio::piped(),
+        })
+        .spawn()
+        .map_err(|source| Error::Io {
+            context: "cannot run cargo; building polyclaw's servers needs the Rust toolchain"
+                .into(),
+            source,
+        })?;
+    // stderr is drained on its own thread so that neither pipe can fill and stall cargo.
+    let stderr = child.stderr.take().map(|mut pipe| {
+        std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = pipe.read_to_string(&mut text);
+            text
+        })
+    });
+    let mut executables = HashMap::new();
+    if let Some(stdout) = child.stdout.take() {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Some((name, path)) = executable(&line) {
+                executables.insert(name, path);
+            }
+        }
+    }
+    let status = child.wait().map_err(|source| Error::Io {
+        context: "cargo did not finish".into(),
         source,
     })?;
-    build_image(engine, tag, context, labels, &mut progress).await
+    let stderr = stderr.and_then(|t| t.join().ok()).unwrap_or_default();
+    if !status.success() {
+        let tail: Vec<&str> = stderr.lines().rev().take(15).collect();
+        let tail: Vec<&str> = tail.into_iter().rev().collect();
+        return Err(Error::Io {
+            context: if tail.is_empty() {
+                format!("cargo build --profile {profile} failed ({status}); its errors are above")
+            } else {
+                format!(
+                    "cargo build --profile {profile} failed ({status}):\n{}",
+                    tail.join("\n")
+                )
+            },
+            source: std::io::Error::other("cargo build failed"),
+        });
+    }
+    Ok(executables)
+}
+
+/// A `compiler-artifact` message of cargo's JSON output that names an executable: its target
+/// name and path.
+fn executable(line: &str) -> Option<(String, PathBuf)> {
+    let message: serde_json::Value = serde_json::from_str(line).ok()?;
+    if message["reason"] != "compiler-artifact" {
+        return None;
+    }
+    let path = message["executable"].as_str()?;
+    let name = message["target"]["name"].as_str()?;
+    Some((name.to_string(), PathBuf::from(path)))
 }
 
 /// One file of a build context.
@@ -194,100 +358,46 @@ fn build_failed(tag: &str, tail: &VecDeque<String>, cause: String) -> Error {
     }
 }
 
-/// Refuses dynamically linked ELF files (they have a `PT_INTERP` program header: the loader
-/// they need does not exist in a scratch image).
-///
-/// # Errors
-/// [`Error::InvalidInput`] saying why `path` cannot run `FROM scratch`.
-pub fn check_static(path: &Path, bytes: &[u8]) -> Result<(), Error> {
-    let not_static = |why: &str| {
-        Err(Error::InvalidInput(format!(
-            "{} {why}, so it cannot run in a `FROM scratch` image; build it with RUSTFLAGS='-C target-feature=+crt-static' and --target x86_64-unknown-linux-gnu",
-            path.display()
-        )))
-    };
-    if bytes.get(..4) != Some(b"\x7fELF".as_slice()) {
-        return not_static("is not an ELF executable");
-    }
-    if bytes.get(4) != Some(&2) || bytes.get(5) != Some(&1) {
-        return not_static("is not a 64-bit little-endian ELF file");
-    }
-    let u16_at = |at: usize| {
-        bytes
-            .get(at..at + 2)
-            .map(|b| u16::from_le_bytes([b[0], b[1]]))
-    };
-    let u64_at = |at: usize| {
-        bytes
-            .get(at..at + 8)
-            .and_then(|b| b.try_into().ok())
-            .map(u64::from_le_bytes)
-    };
-    let (Some(phoff), Some(phentsize), Some(phnum)) = (u64_at(0x20), u16_at(0x36), u16_at(0x38))
-    else {
-        return not_static("has a truncated ELF header");
-    };
-    let Ok(phoff) = usize::try_from(phoff) else {
-        return not_static("has a bad ELF header");
-    };
-    for i in 0..usize::from(phnum) {
-        let at = phoff + i * usize::from(phentsize);
-        match bytes.get(at..at + 4) {
-            Some(t) if t == 3u32.to_le_bytes() => {
-                return not_static("is dynamically linked (it names an ELF interpreter)");
-            }
-            Some(_) => {}
-            None => return not_static("has a truncated ELF header"),
-        }
-    }
-    Ok(())
-}
-
-/// The build context: `Dockerfile` and `server`.
-fn context_tar(binary: &[u8]) -> std::io::Result<Vec<u8>> {
-    pack_context(&[
-        ContextFile {
-            path: "Dockerfile".into(),
-            data: SCRATCH_DOCKERFILE.as_bytes().to_vec(),
-            mode: 0o644,
-        },
-        ContextFile {
-            path: "server".into(),
-            data: binary.to_vec(),
-            mode: 0o755,
-        },
-    ])
-    .map_err(std::io::Error::other)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn dynamic_binaries_are_refused() {
-        // This test binary itself is dynamically linked (a normal `cargo test` build).
-        let me = std::env::current_exe().ok();
-        let bytes = me.as_ref().and_then(|p| std::fs::read(p).ok());
-        if let (Some(path), Some(bytes)) = (me, bytes) {
-            let err = check_static(&path, &bytes).err().map(|e| e.to_string());
-            assert!(err.unwrap_or_default().contains("dynamically linked"));
-        }
-        let err = check_static(Path::new("x"), b"#!/bin/sh\n").err();
-        assert!(err.is_some_and(|e| e.to_string().contains("not an ELF")));
+    fn cargo_messages_name_the_executables() {
+        let bin = r#"{"reason":"compiler-artifact","target":{"name":"polyclaw-server-fs","kind":["bin"]},"executable":"/t/release/polyclaw-server-fs","fresh":true}"#;
+        assert_eq!(
+            executable(bin),
+            Some((
+                "polyclaw-server-fs".into(),
+                PathBuf::from("/t/release/polyclaw-server-fs")
+            ))
+        );
+        let lib = r#"{"reason":"compiler-artifact","target":{"name":"rmcp","kind":["lib"]},"executable":null}"#;
+        assert_eq!(executable(lib), None);
+        assert_eq!(
+            executable(r#"{"reason":"build-finished","success":true}"#),
+            None
+        );
+        assert_eq!(executable("not json"), None);
     }
 
-    #[test]
-    fn context_has_dockerfile_and_server() {
-        let tar = context_tar(b"BIN").unwrap_or_default();
-        let mut archive = tar::Archive::new(tar.as_slice());
-        let names: Vec<String> = archive
-            .entries()
-            .into_iter()
-            .flatten()
-            .flatten()
-            .filter_map(|e| e.path().ok().map(|p| p.display().to_string()))
-            .collect();
-        assert_eq!(names, ["Dockerfile", "server"]);
+    #[tokio::test]
+    async fn a_dynamic_binary_brings_its_libraries_under_rootfs() {
+        // This test binary is dynamically linked against the host's glibc.
+        let exe = std::env::current_exe().expect("current exe");
+        let bytes = std::fs::read(&exe).expect("read");
+        let files = runtime_files(&exe, &bytes, "rootfs").await.expect("files");
+        let paths: Vec<&str> = files.iter().map(|f| f.path.as_str()).collect();
+        assert!(
+            paths
+                .iter()
+                .any(|p| p.starts_with("rootfs/") && p.ends_with("/libc.so.6")),
+            "{paths:?}"
+        );
+        assert!(files.iter().all(|f| !f.data.is_empty()));
+        let err = runtime_files(Path::new("x"), b"#!/bin/sh\n", "rootfs")
+            .await
+            .err();
+        assert!(err.is_some_and(|e| e.to_string().contains("not an ELF")));
     }
 }

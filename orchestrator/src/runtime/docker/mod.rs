@@ -11,8 +11,10 @@
 //!   server's stdin writer.
 //! - `network`: the instance's private network for servers reached over HTTP (`port`).
 //! - `pool`: the warm pool: containers created, attached and started ahead of need.
-//! - `build`: [`build_scratch_image`], a `FROM scratch` image around one static binary, and
+//! - `build`: [`build_scratch_image`], a `FROM scratch` image around one binary, and
 //!   [`build_image`] from any in-memory context ([`pack_context`]).
+//! - `rootfs`: the loader and shared libraries a dynamically linked binary needs in an empty
+//!   image ([`rootfs::shared_objects`]).
 
 pub mod attach;
 pub mod build;
@@ -22,10 +24,11 @@ pub mod engine;
 pub mod labels;
 pub mod network;
 pub mod pool;
+pub mod rootfs;
 pub mod spec;
 
 pub use build::{
-    ContextFile, build_image, build_scratch_image, check_static, import_rootfs, pack_context,
+    ContextFile, build_image, build_scratch_image, import_rootfs, pack_context, runtime_files,
 };
 pub use container::{ContainerStdin, ContainerStdout, RunningContainer, run_stdio};
 pub use engine::Engine;
