@@ -13,6 +13,10 @@
 # - Builds the targets with debug assertions and overflow checks (`-a`) and no sanitizer
 #   (`-s none`): polyclaw forbids unsafe code, so the fuzzers hunt panics, overflows, hangs
 #   and runaway memory, and a build without ASan is about twice as fast on 2 cores.
+# - 16 codegen units per crate instead of cargo-fuzz's default of 1: the targets link all of
+#   polyclaw, and one unit per crate made the build over 15 minutes on 2 cores (cargo-fuzz's
+#   help: "16 may be a good choice if you want faster fuzz builds at the cost of somewhat
+#   slower fuzz runs").
 # - Seeds come from the committed fuzz/corpus/<target>/ (real configs, plans and MCP
 #   sessions); what a run discovers goes to fuzz/work/<target>/ (ignored by git) and is
 #   reused by the next run. A crash leaves its input in fuzz/artifacts/<target>/; replay it
@@ -37,7 +41,7 @@ if ! cargo fuzz --version >/dev/null 2>&1; then
     echo "    installed in $((SECONDS - start)) s"
 fi
 
-flags=(--fuzz-dir fuzz -a -s none)
+flags=(--fuzz-dir fuzz -a -s none --codegen-units 16)
 read -r -a targets <<<"${FUZZ_TARGETS:-$(cargo fuzz list --fuzz-dir fuzz | tr '\n' ' ')}"
 
 echo "==> cargo fuzz build (${targets[*]})"
