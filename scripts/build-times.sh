@@ -3,18 +3,20 @@
 # see it, and writes the "Build" section of docs/benchmarks.md (everything from its marker on;
 # the benchmark harness keeps that section when it rewrites the rest).
 #
-#   scripts/build-times.sh            all three measurements (about 35 minutes on 2 cores)
-#   scripts/build-times.sh --no-ci    only the README's build and `polyclaw images build`
+#   scripts/build-times.sh            every measurement (about 40 minutes on 2 cores)
+#   scripts/build-times.sh --no-ci    all but the CI run
 #
 # Each measurement starts from a fresh `git clone` of HEAD with a cold target/ and an empty CARGO_HOME (crates are
 # downloaded again, as on a new machine; the toolchain and cargo-nextest stay). Before the CI
 # run the Python base image is removed too, so the tests build it as a fresh machine would.
 #
-# 1. The README's first command: `cargo build --release`, then `polyclaw serve --http` until
-#    /healthz answers on the embedded default. Also the binary's size.
+# 1. The README's first command: `cargo build`, then `polyclaw serve --http` until /healthz
+#    answers on the embedded default.
 # 2. `polyclaw images build` right after it (every image of polyclaw's own, images removed
 #    first).
-# 3. `CI=true .ci/run` in a second fresh clone, with its per-phase times.
+# 3. The optimized build in the same clone, `cargo build --release` (crates already there),
+#    the release binary's size, and `polyclaw images build` from it.
+# 4. `CI=true .ci/run` in a second fresh clone, with its per-phase times.
 set -euo pipefail
 repo=$(git -C "$(dirname "${BASH_SOURCE[0]}")/.." rev-parse --show-toplevel)
 cd "$repo"
@@ -48,13 +50,13 @@ free_port() {
 }
 fmt() { printf '%d min %02d s' $(($1 / 60)) $(($1 % 60)); }
 
-echo "==> 1. fresh clone: cargo build --release, then polyclaw serve --http" >&2
+echo "==> 1. fresh clone: cargo build, then polyclaw serve --http" >&2
 first=$(fresh_clone first)
 start=$SECONDS
-(cd "$first" && CARGO_HOME=$first.cargo-home cargo build --release)
+(cd "$first" && CARGO_HOME=$first.cargo-home cargo build)
 build_secs=$((SECONDS - start))
 port=$(free_port)
-(cd "$first" && exec ./target/release/polyclaw serve --http "127.0.0.1:$port") 2>"$work/serve.log" &
+(cd "$first" && exec ./target/debug/polyclaw serve --http "127.0.0.1:$port") 2>"$work/serve.log" &
 serve_pid=$!
 until curl -fsS "http://127.0.0.1:$port/healthz" >/dev/null 2>&1; do
     if ! kill -0 "$serve_pid" 2>/dev/null; then
@@ -68,25 +70,38 @@ serving_secs=$((SECONDS - start))
 kill "$serve_pid"
 wait "$serve_pid" 2>/dev/null || true
 serve_pid=
-binary_bytes=$(stat -c %s "$first/target/release/polyclaw")
-binary_mb=$(awk -v b="$binary_bytes" 'BEGIN { printf "%.1f", b / 1048576 }')
-echo "    built in $(fmt "$build_secs"), serving after $(fmt "$serving_secs"); binary $binary_mb MiB" >&2
+echo "    built in $(fmt "$build_secs"), serving after $(fmt "$serving_secs")" >&2
 
+remove_images() {
+    docker images --format '{{.Repository}}:{{.Tag}}' |
+        grep -E '^polyclaw/(fs|exec|http|memory|echo|polyclaw):latest$' |
+        xargs -r docker rmi -f >/dev/null
+}
 echo "==> 2. polyclaw images build (images removed first)" >&2
-docker images --format '{{.Repository}}:{{.Tag}}' |
-    grep -E '^polyclaw/(fs|exec|http|memory|echo|polyclaw):latest$' |
-    xargs -r docker rmi -f >/dev/null
+remove_images
 start=$SECONDS
-(cd "$first" && CARGO_HOME=$first.cargo-home ./target/release/polyclaw images build)
+(cd "$first" && CARGO_HOME=$first.cargo-home ./target/debug/polyclaw images build)
 images_secs=$((SECONDS - start))
 own_images=$(docker images --format '{{.Repository}}:{{.Tag}}' |
     grep -cE '^polyclaw/(fs|exec|http|memory|echo|polyclaw):latest$' || true)
 echo "    images built in $(fmt "$images_secs")" >&2
 
+echo "==> 3. cargo build --release in the same clone, then polyclaw images build from it" >&2
+start=$SECONDS
+(cd "$first" && CARGO_HOME=$first.cargo-home cargo build --release)
+release_secs=$((SECONDS - start))
+binary_bytes=$(stat -c %s "$first/target/release/polyclaw")
+binary_mb=$(awk -v b="$binary_bytes" 'BEGIN { printf "%.1f", b / 1048576 }')
+remove_images
+start=$SECONDS
+(cd "$first" && CARGO_HOME=$first.cargo-home ./target/release/polyclaw images build)
+release_images_secs=$((SECONDS - start))
+echo "    release build $(fmt "$release_secs"), binary $binary_mb MiB; images from it $(fmt "$release_images_secs")" >&2
+
 ci_rows=""
 ci_secs=
 if $run_ci; then
-    echo "==> 3. fresh clone: CI=true .ci/run (Python base image removed first)" >&2
+    echo "==> 4. fresh clone: CI=true .ci/run (Python base image removed first)" >&2
     docker rmi -f polyclaw/python-base:bookworm-mcp2.3.0 >/dev/null 2>&1 || true
     ci=$(fresh_clone ci)
     start=$SECONDS
@@ -112,11 +127,13 @@ this machine ($(nproc) cores), each from a fresh clone with a cold \`target/\` a
 
 | what | measured | target |
 |---|---|---|
-| README's first command: \`cargo build --release\` | $(fmt "$build_secs") | |
+| README's first command: \`cargo build\` (polyclaw and its servers) | $(fmt "$build_secs") | |
 | … then \`polyclaw serve --http\` answering on the embedded default | $(fmt "$serving_secs") | ≤ 6 min |
-| release \`polyclaw\` binary | $binary_mb MiB | ≤ 30 MB |
 | \`polyclaw images build\` after it (all $own_images own images, from the same build) | $(fmt "$images_secs") | |
 | a fresh machine's way to every image: README build + images build | $(fmt $((build_secs + images_secs))) | ≤ 6 min |
+| the optimized build, \`cargo build --release\` (crates already downloaded) | $(fmt "$release_secs") | |
+| release \`polyclaw\` binary | $binary_mb MiB | ≤ 30 MB |
+| \`polyclaw images build\` from the release build | $(fmt "$release_images_secs") | |
 EOF
     if [[ -n $ci_secs ]]; then
         echo "| \`CI=true .ci/run\` (every test, bench smoke, conformance, fuzzing) | $(fmt "$ci_secs") | ≤ 30 min |"

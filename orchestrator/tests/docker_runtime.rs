@@ -77,8 +77,8 @@ fn built_echo() -> PathBuf {
     // The build `polyclaw images build` makes, in this test's own profile (so the suite's
     // build already made it).
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-    let profile = docker::build::own_profile();
-    let built = docker::build::cargo_build(&root, &profile, docker::build::CargoOutput::Quiet)
+    let profile = docker::cargo::own_profile();
+    let built = docker::cargo::build(&root, &profile, docker::cargo::Output::Quiet)
         .unwrap_or_else(|e| panic!("cargo build failed: {e}"));
     built
         .get("polyclaw-server-echo")

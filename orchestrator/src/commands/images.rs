@@ -8,7 +8,7 @@ use std::process::ExitCode;
 
 use crate::error::Error;
 use crate::runtime::docker;
-use crate::runtime::docker::build::{CargoOutput, cargo_build, own_profile};
+use crate::runtime::docker::cargo::{self, Output, own_profile};
 
 use super::out;
 
@@ -90,7 +90,7 @@ pub async fn build(source: Option<&Path>, only: &[String]) -> Result<ExitCode, E
     );
     let source_for = source.clone();
     let built =
-        tokio::task::spawn_blocking(move || cargo_build(&source_for, &profile, CargoOutput::Show))
+        tokio::task::spawn_blocking(move || cargo::build(&source_for, &profile, Output::Show))
             .await
             .map_err(|e| Error::Io {
                 context: "the build task failed".into(),

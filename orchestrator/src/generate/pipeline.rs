@@ -623,14 +623,14 @@ async fn own_binary(package: &str) -> Result<PathBuf, String> {
         return Ok(beside);
     }
     let source = crate::commands::images::source_dir(None).map_err(|e| e.to_string())?;
-    let profile = docker::build::own_profile();
+    let profile = docker::cargo::own_profile();
     tracing::info!(
         package,
         %profile,
         "compiling polyclaw's servers (the README's cargo build; the first time takes a few minutes)"
     );
     let bins = tokio::task::spawn_blocking(move || {
-        docker::build::cargo_build(&source, &profile, docker::build::CargoOutput::Quiet)
+        docker::cargo::build(&source, &profile, docker::cargo::Output::Quiet)
     })
     .await
     .map_err(|e| format!("the build task failed: {e}"))?

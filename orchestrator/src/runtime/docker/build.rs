@@ -2,12 +2,10 @@
 //! needs when it is dynamically linked, see [`super::rootfs`]), built by the engine's classic
 //! builder from an in-memory tar (no registry, no BuildKit, no files on disk). Compiling the
 //! binary is the caller's job (`polyclaw images build` runs the README's `cargo build`, in the
-//! profile polyclaw itself was built with: [`cargo_build`]).
+//! profile polyclaw itself was built with: [`super::cargo`]).
 
 use std::collections::{HashMap, VecDeque};
-use std::io::{BufRead as _, BufReader, Read as _};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::path::Path;
 
 use bollard::query_parameters::{BuildImageOptions, BuilderVersion};
 use futures::StreamExt;
@@ -94,124 +92,6 @@ pub async fn runtime_files(
         });
     }
     Ok(files)
-}
-
-/// How much of cargo's own output [`cargo_build`] shows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CargoOutput {
-    /// On polyclaw's stderr as it comes: cargo's progress bar and diagnostics (the CLI).
-    Show,
-    /// Kept, and quoted only when the build fails (inside a running mesh).
-    Quiet,
-}
-
-/// The cargo profile polyclaw itself was built with, read off where its binary lives: `release`
-/// for `target/release/polyclaw` (the README's build), `dev` for `target/debug/polyclaw`
-/// (`cargo run`, the test suite), `NAME` for `target/NAME/polyclaw` (and so for test binaries
-/// in `target/NAME/deps`); `release` for an installed binary. Images and generated servers are built with the same profile, so they
-/// reuse the build polyclaw came from instead of compiling everything a second time.
-#[must_use]
-pub fn own_profile() -> String {
-    let exe = std::env::current_exe().ok();
-    let mut dir = exe.as_deref().and_then(Path::parent);
-    // A test binary lives one level deeper, in the profile's deps/.
-    if dir.and_then(Path::file_name).is_some_and(|n| n == "deps") {
-        dir = dir.and_then(Path::parent);
-    }
-    // cargo marks its target folders with CACHEDIR.TAG.
-    let in_target = dir
-        .and_then(Path::parent)
-        .is_some_and(|target| target.join("CACHEDIR.TAG").is_file());
-    match dir.and_then(Path::file_name).and_then(|n| n.to_str()) {
-        Some("debug") if in_target => "dev".into(),
-        Some(name) if in_target => name.into(),
-        _ => "release".into(),
-    }
-}
-
-/// Runs the README's build in the source tree `source` with cargo profile `profile` (see
-/// [`own_profile`]): `cargo build --locked` of the workspace's default members (polyclaw and
-/// every server it makes images of), so images and generated servers use the very binaries
-/// that build made, with no second compilation. Returns every executable it built, by name
-/// (wherever `CARGO_TARGET_DIR` puts them).
-///
-/// # Errors
-/// [`Error::Io`] when cargo cannot run, or the build fails (quoting cargo's last lines when
-/// they were not shown).
-pub fn cargo_build(
-    source: &Path,
-    profile: &str,
-    output: CargoOutput,
-) -> Result<HashMap<String, PathBuf>, Error> {
-    let mut child = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-        .current_dir(source)
-        .args([
-            "build",
-            "--locked",
-            "--message-format=json-render-diagnostics",
-        ])
-        .args(["--profile", profile])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(match output {
-            CargoOutput::Show => Stdio::inherit(),
-            CargoOutput::Quiet => Stdio::piped(),
-        })
-        .spawn()
-        .map_err(|source| Error::Io {
-            context: "cannot run cargo; building polyclaw's servers needs the Rust toolchain"
-                .into(),
-            source,
-        })?;
-    // stderr is drained on its own thread so that neither pipe can fill and stall cargo.
-    let stderr = child.stderr.take().map(|mut pipe| {
-        std::thread::spawn(move || {
-            let mut text = String::new();
-            let _ = pipe.read_to_string(&mut text);
-            text
-        })
-    });
-    let mut executables = HashMap::new();
-    if let Some(stdout) = child.stdout.take() {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if let Some((name, path)) = executable(&line) {
-                executables.insert(name, path);
-            }
-        }
-    }
-    let status = child.wait().map_err(|source| Error::Io {
-        context: "cargo did not finish".into(),
-        source,
-    })?;
-    let stderr = stderr.and_then(|t| t.join().ok()).unwrap_or_default();
-    if !status.success() {
-        let tail: Vec<&str> = stderr.lines().rev().take(15).collect();
-        let tail: Vec<&str> = tail.into_iter().rev().collect();
-        return Err(Error::Io {
-            context: if tail.is_empty() {
-                format!("cargo build --profile {profile} failed ({status}); its errors are above")
-            } else {
-                format!(
-                    "cargo build --profile {profile} failed ({status}):\n{}",
-                    tail.join("\n")
-                )
-            },
-            source: std::io::Error::other("cargo build failed"),
-        });
-    }
-    Ok(executables)
-}
-
-/// A `compiler-artifact` message of cargo's JSON output that names an executable: its target
-/// name and path.
-fn executable(line: &str) -> Option<(String, PathBuf)> {
-    let message: serde_json::Value = serde_json::from_str(line).ok()?;
-    if message["reason"] != "compiler-artifact" {
-        return None;
-    }
-    let path = message["executable"].as_str()?;
-    let name = message["target"]["name"].as_str()?;
-    Some((name.to_string(), PathBuf::from(path)))
 }
 
 /// One file of a build context.
@@ -361,25 +241,6 @@ fn build_failed(tag: &str, tail: &VecDeque<String>, cause: String) -> Error {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn cargo_messages_name_the_executables() {
-        let bin = r#"{"reason":"compiler-artifact","target":{"name":"polyclaw-server-fs","kind":["bin"]},"executable":"/t/release/polyclaw-server-fs","fresh":true}"#;
-        assert_eq!(
-            executable(bin),
-            Some((
-                "polyclaw-server-fs".into(),
-                PathBuf::from("/t/release/polyclaw-server-fs")
-            ))
-        );
-        let lib = r#"{"reason":"compiler-artifact","target":{"name":"rmcp","kind":["lib"]},"executable":null}"#;
-        assert_eq!(executable(lib), None);
-        assert_eq!(
-            executable(r#"{"reason":"build-finished","success":true}"#),
-            None
-        );
-        assert_eq!(executable("not json"), None);
-    }
 
     #[tokio::test]
     async fn a_dynamic_binary_brings_its_libraries_under_rootfs() {

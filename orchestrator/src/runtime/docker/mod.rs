@@ -13,11 +13,14 @@
 //! - `pool`: the warm pool: containers created, attached and started ahead of need.
 //! - `build`: [`build_scratch_image`], a `FROM scratch` image around one binary, and
 //!   [`build_image`] from any in-memory context ([`pack_context`]).
+//! - `cargo`: the README's `cargo build`, run for images when polyclaw's binaries are not
+//!   beside it ([`cargo::build`], in the profile polyclaw came from: [`cargo::own_profile`]).
 //! - `rootfs`: the loader and shared libraries a dynamically linked binary needs in an empty
 //!   image ([`rootfs::shared_objects`]).
 
 pub mod attach;
 pub mod build;
+pub mod cargo;
 pub mod container;
 mod create;
 pub mod engine;
