@@ -37,10 +37,9 @@ fn profile_of(exe: &Path) -> String {
     if dir.and_then(Path::file_name).is_some_and(|n| n == "deps") {
         dir = dir.and_then(Path::parent);
     }
-    // cargo marks its target folders with CACHEDIR.TAG.
-    let in_target = dir
-        .and_then(Path::parent)
-        .is_some_and(|target| target.join("CACHEDIR.TAG").is_file());
+    // Every profile folder cargo builds into holds its fingerprints (CACHEDIR.TAG is not a
+    // sign: cargo writes it only when it creates the target folder itself).
+    let in_target = dir.is_some_and(|profile| profile.join(".fingerprint").is_dir());
     match dir.and_then(Path::file_name).and_then(|n| n.to_str()) {
         Some("debug") if in_target => "dev".into(),
         Some(name) if in_target => name.into(),
@@ -159,8 +158,10 @@ mod tests {
     #[test]
     fn the_profile_is_read_off_the_binarys_folder() {
         let target = tempfile::tempdir().expect("temp dir");
-        std::fs::write(target.path().join("CACHEDIR.TAG"), "").expect("tag");
         let t = target.path();
+        for profile in ["debug", "release", "ci"] {
+            std::fs::create_dir_all(t.join(profile).join(".fingerprint")).expect("mkdir");
+        }
         assert_eq!(profile_of(&t.join("debug/polyclaw")), "dev");
         assert_eq!(profile_of(&t.join("release/polyclaw")), "release");
         assert_eq!(profile_of(&t.join("debug/deps/mesh-0123abcd")), "dev");
@@ -168,6 +169,9 @@ mod tests {
         // Not in a cargo target folder: an installed binary.
         assert_eq!(profile_of(Path::new("/usr/local/bin/polyclaw")), "release");
         let elsewhere = tempfile::tempdir().expect("temp dir");
-        assert_eq!(profile_of(&elsewhere.path().join("debug/polyclaw")), "release");
+        assert_eq!(
+            profile_of(&elsewhere.path().join("debug/polyclaw")),
+            "release"
+        );
     }
 }
