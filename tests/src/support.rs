@@ -14,27 +14,18 @@ use anyhow::{Context as _, Result, bail};
 
 use crate::python::{target_dir, workspace_root};
 
-/// The cargo profile folder this executable was built into (`debug` under `cargo test`,
-/// `release` under scripts/test.sh's `--release`): the binaries the tests start come from the
-/// same profile, so one build serves the tests, the benchmark and the images.
+/// The cargo profile this executable was built with (`dev` under `cargo test` and
+/// scripts/test.sh, `release` under `cargo run --release`): the binaries the tests start come
+/// from the same profile, so one build serves the tests, the benchmark and the images. The
+/// same reading of the executable's folder as `polyclaw images build` makes.
 #[must_use]
 pub fn profile() -> String {
-    let exe = std::env::current_exe().unwrap_or_default();
-    let mut dir = exe.parent();
-    if dir.and_then(Path::file_name).is_some_and(|n| n == "deps") {
-        dir = dir.and_then(Path::parent);
-    }
-    dir.and_then(Path::file_name)
-        .map_or_else(|| "debug".to_string(), |n| n.to_string_lossy().into_owned())
+    polyclaw::runtime::docker::cargo::own_profile()
 }
 
-/// cargo's flags for [`profile`].
-fn profile_args() -> Vec<String> {
-    match profile().as_str() {
-        "debug" => Vec::new(),
-        "release" => vec!["--release".into()],
-        other => vec!["--profile".into(), other.into()],
-    }
+/// The folder cargo puts `profile`'s binaries in (`dev` builds go to `debug/`).
+fn profile_dir(profile: &str) -> &str {
+    if profile == "dev" { "debug" } else { profile }
 }
 
 /// Builds (once per test process) every binary of the workspace in this executable's
@@ -48,14 +39,14 @@ pub fn bin_dir() -> Result<PathBuf> {
         .get_or_init(|| {
             let status = Command::new(env!("CARGO"))
                 .current_dir(workspace_root())
-                .args(["build", "--locked", "--workspace", "--bins"])
-                .args(profile_args())
+                .args(["build", "--locked", "--workspace", "--bins", "--profile"])
+                .arg(profile())
                 .status()
                 .map_err(|e| format!("cannot run cargo: {e}"))?;
             if !status.success() {
                 return Err(format!("cargo build failed: {status}"));
             }
-            Ok(target_dir().join(profile()))
+            Ok(target_dir().join(profile_dir(&profile())))
         })
         .clone()
         .map_err(anyhow::Error::msg)

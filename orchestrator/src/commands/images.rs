@@ -1,7 +1,8 @@
 //! `polyclaw images build`: polyclaw's own MCP servers as container images, built here with
 //! no registry. One `cargo build` (the README's, in the profile polyclaw itself was built with:
-//! a no-op when that build already ran) makes every binary; each goes in a `FROM scratch` image with the loader and libraries it
-//! needs, through the Docker Engine API (an in-memory build context).
+//! a no-op when that build already ran) makes every binary; each goes in a `FROM scratch`
+//! image with the loader and libraries it needs, through the Docker Engine API (an in-memory
+//! build context).
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -13,7 +14,7 @@ use crate::runtime::docker::cargo::{self, Output, own_profile};
 use super::out;
 
 /// Our servers that become images: (cargo package, image name). Each is a default member of
-/// the workspace, so the README's `cargo build --release` builds them all.
+/// the workspace, so the README's `cargo build` builds them all.
 pub const OWN_SERVERS: &[(&str, &str)] = &[
     ("polyclaw-server-fs", "polyclaw/fs"),
     ("polyclaw-server-exec", "polyclaw/exec"),
