@@ -3,12 +3,15 @@
 #   busybox-static  (apt) a static binary that generated `command` servers copy into images
 #   debootstrap     (apt) builds the Python base image of the `python` template
 #                   (`polyclaw images base python`)
+#   socat           (apt) the benchmark's relay floor: a plain byte relay between client and
+#                   echo server, what any extra process in the path costs (P1)
 #   cargo-nextest   (crates.io) runs the tests of every test binary side by side
 #                   (scripts/test.sh); machines of this project's kind come with it
 set -euo pipefail
 missing=()
 [[ -x /bin/busybox ]] || missing+=(busybox-static)
 command -v debootstrap >/dev/null || [[ -x /usr/sbin/debootstrap ]] || missing+=(debootstrap)
+command -v socat >/dev/null || missing+=(socat)
 if ((${#missing[@]})); then
     if [[ $(id -u) != 0 ]]; then
         echo "error: missing packages: ${missing[*]}; install them with: sudo apt-get install ${missing[*]}" >&2

@@ -1,5 +1,5 @@
 //! Fuzz target: the front door's stdio session, end to end in memory. The input is what a
-//! client writes on polyclaw's stdin; it goes through `mesh::stdio::serve_on` (the framing
+//! client writes on polyclaw's stdin; it goes through `front::stdio::serve_on` (the framing
 //! guard, rmcp's transport, the `FrontDoor`) with a mesh of no servers, until end of input.
 //!
 //! Nothing may panic, and every line polyclaw writes on stdout must be JSON (stdout carries
@@ -19,7 +19,8 @@ use std::time::Duration;
 
 use libfuzzer_sys::fuzz_target;
 use polyclaw::config::{Config, ConfigSource, Interpolator};
-use polyclaw::mesh::{Mesh, stdio};
+use polyclaw::front::stdio;
+use polyclaw::hub::Hub;
 use rmcp::model::{ClientJsonRpcMessage, ClientRequest, JsonRpcMessage};
 use tokio::io::AsyncReadExt as _;
 use tokio_util::sync::CancellationToken;
@@ -38,13 +39,13 @@ static RUNTIME: LazyLock<tokio::runtime::Runtime> = LazyLock::new(|| {
         .expect("a tokio runtime")
 });
 
-static MESH: LazyLock<Arc<Mesh>> = LazyLock::new(|| {
+static MESH: LazyLock<Arc<Hub>> = LazyLock::new(|| {
     // No servers; run records (if any) could not be written anywhere.
     let text = "[plans]\nstate_dir = \"/dev/null/polyclaw-fuzz\"\n";
     let vars = Interpolator::with_vars(BTreeMap::new(), None);
     let config =
         Config::parse(text, ConfigSource::Embedded, &vars).expect("the fuzz config is valid");
-    RUNTIME.block_on(async { Mesh::start(&config, CancellationToken::new()) })
+    RUNTIME.block_on(async { Hub::start(&config, CancellationToken::new()) })
 });
 
 fn harmless(data: &[u8]) -> bool {

@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
-use polyclaw::commands::connect::Client;
+use polyclaw::clients::connect::Client;
 use polyclaw::config::Expose;
 
 /// polyclaw — one MCP server in front of many.

@@ -99,6 +99,12 @@ pub enum Error {
         /// The deadline.
         secs: f64,
     },
+    /// The client cancelled the call; the server was told (`notifications/cancelled`).
+    #[error("the call to server `{server}` was cancelled by the client")]
+    Cancelled {
+        /// The server.
+        server: String,
+    },
     /// The front door could not bind or serve.
     #[error("cannot serve on {addr}; is another process using it? pick another with --http ADDR")]
     Bind {

@@ -1,9 +1,12 @@
-//! The stdio front's hot path (`tools/call` forwarded raw): what the typed path guarantees
-//! holds on it too. A raw stdio client (this test) talks to `polyclaw serve`: answers carry
-//! the client's own ids, whatever their type, under many calls in flight; progress arrives
-//! under the client's token, in order, before the answer; a cancelled call is cancelled at
-//! the server and never answered; a call past the server's timeout gets an error result and
-//! is cancelled at the server; a server dying mid-call fails that call with its name.
+//! One call policy, two routes: every behaviour here runs on the raw route (the stdio front's
+//! `tools/call` forwarded as raw JSON lines) and on the typed one (`[front] forward_raw =
+//! false`: rmcp's model on both hops), and must be the same on both. A raw stdio client (this
+//! test) talks to `polyclaw serve`: answers carry the client's own ids, whatever their type,
+//! under many calls in flight; progress arrives under the client's token, in order, before
+//! the answer; a server's sampling request during a call reaches the client and its answer
+//! the server; a cancelled call is cancelled at the server and never answered; a call past
+//! the server's timeout gets an error result and is cancelled at the server; a server dying
+//! mid-call fails that call with its name.
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
@@ -14,6 +17,22 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, Result, bail, ensure};
 use polyclaw_tests::support::{TestConfig, bin};
 use serde_json::{Value, json};
+
+/// How the calls of a test are carried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Route {
+    Raw,
+    Typed,
+}
+
+/// A configuration of `servers` (TOML) whose calls take `route`.
+fn config(route: Route, servers: &str) -> Result<TestConfig> {
+    let front = match route {
+        Route::Raw => "",
+        Route::Typed => "[front]\nforward_raw = false\n\n",
+    };
+    TestConfig::new(&format!("{front}{servers}"))
+}
 
 struct Session {
     child: Child,
@@ -72,7 +91,7 @@ impl Session {
             seen: Vec::new(),
         };
         session.send(&json!({"jsonrpc":"2.0","id":0,"method":"initialize","params":{
-            "protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"hot","version":"0"}}}))?;
+            "protocolVersion":"2025-11-25","capabilities":{"sampling":{}},"clientInfo":{"name":"hot","version":"0"}}}))?;
         session.answer(&json!(0))?;
         session.send(&json!({"jsonrpc":"2.0","method":"notifications/initialized"}))?;
         Ok(session)
@@ -131,6 +150,23 @@ impl Session {
     }
 }
 
+impl Session {
+    /// Fails unless the calls so far took `route`.
+    fn check_route(&self, route: Route) -> Result<()> {
+        match route {
+            Route::Raw => self.wait_log("stdio hot path enabled", 1),
+            Route::Typed => {
+                let log = self.log.lock().map(|l| l.clone()).unwrap_or_default();
+                ensure!(
+                    !log.contains("stdio hot path enabled"),
+                    "forward_raw = false keeps every call typed:\n{log}"
+                );
+                Ok(())
+            }
+        }
+    }
+}
+
 impl Drop for Session {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -152,10 +188,21 @@ fn text(answer: &Value) -> &str {
 }
 
 #[test]
-fn answers_keep_the_clients_ids_under_many_calls_in_flight() -> Result<()> {
-    let config = TestConfig::new("[servers.echo]\ncommand = \"{bin}/polyclaw-server-echo\"\n")?;
+fn ids_are_kept_on_the_raw_route() -> Result<()> {
+    answers_keep_the_clients_ids_under_many_calls_in_flight(Route::Raw)
+}
+
+#[test]
+fn ids_are_kept_on_the_typed_route() -> Result<()> {
+    answers_keep_the_clients_ids_under_many_calls_in_flight(Route::Typed)
+}
+
+fn answers_keep_the_clients_ids_under_many_calls_in_flight(route: Route) -> Result<()> {
+    let config = config(
+        route,
+        "[servers.echo]\ncommand = \"{bin}/polyclaw-server-echo\"\n",
+    )?;
     let mut s = Session::start(&config)?;
-    s.wait_log("stdio hot path enabled", 1)?;
     // Ids of both types, and one that looks like polyclaw's own raw ids.
     let mut ids: Vec<Value> = (0..40).map(|i| json!(100 + i)).collect();
     ids.extend((0..40).map(|i| json!(format!("s-{i}"))));
@@ -193,12 +240,24 @@ fn answers_keep_the_clients_ids_under_many_calls_in_flight() -> Result<()> {
     );
     let others: Vec<&Value> = s.seen.iter().filter(|m| !is_list_changed(m)).collect();
     ensure!(others.is_empty(), "nothing else was written: {others:?}");
-    Ok(())
+    s.check_route(route)
 }
 
 #[test]
-fn progress_comes_in_order_under_the_clients_token_before_the_answer() -> Result<()> {
-    let config = TestConfig::new("[servers.echo]\ncommand = \"{bin}/polyclaw-server-echo\"\n")?;
+fn progress_is_in_order_on_the_raw_route() -> Result<()> {
+    progress_comes_in_order_under_the_clients_token_before_the_answer(Route::Raw)
+}
+
+#[test]
+fn progress_is_in_order_on_the_typed_route() -> Result<()> {
+    progress_comes_in_order_under_the_clients_token_before_the_answer(Route::Typed)
+}
+
+fn progress_comes_in_order_under_the_clients_token_before_the_answer(route: Route) -> Result<()> {
+    let config = config(
+        route,
+        "[servers.echo]\ncommand = \"{bin}/polyclaw-server-echo\"\n",
+    )?;
     let mut s = Session::start(&config)?;
     for round in 0..5 {
         let token = format!("tok-{round}");
@@ -225,12 +284,22 @@ fn progress_comes_in_order_under_the_clients_token_before_the_answer() -> Result
             "all 5 progress notifications, increasing, before the answer: {progress:?}"
         );
     }
-    Ok(())
+    s.check_route(route)
 }
 
 #[test]
-fn cancel_and_timeout_reach_the_server_and_a_crash_fails_the_call() -> Result<()> {
-    let config = TestConfig::new(
+fn cancel_timeout_and_crash_on_the_raw_route() -> Result<()> {
+    cancel_and_timeout_reach_the_server_and_a_crash_fails_the_call(Route::Raw)
+}
+
+#[test]
+fn cancel_timeout_and_crash_on_the_typed_route() -> Result<()> {
+    cancel_and_timeout_reach_the_server_and_a_crash_fails_the_call(Route::Typed)
+}
+
+fn cancel_and_timeout_reach_the_server_and_a_crash_fails_the_call(route: Route) -> Result<()> {
+    let config = config(
+        route,
         "[servers.echo]\ncommand = \"{bin}/polyclaw-server-echo\"\ntimeout = 2\n\n\
          [servers.other]\ncommand = \"{bin}/polyclaw-server-echo\"\n",
     )?;
@@ -272,5 +341,49 @@ fn cancel_and_timeout_reach_the_server_and_a_crash_fails_the_call() -> Result<()
         unanswered.is_empty(),
         "a cancelled call is not answered: {unanswered:?}"
     );
-    Ok(())
+    s.check_route(route)
+}
+
+#[test]
+fn sampling_during_a_call_on_the_raw_route() -> Result<()> {
+    sampling_during_a_call(Route::Raw)
+}
+
+#[test]
+fn sampling_during_a_call_on_the_typed_route() -> Result<()> {
+    sampling_during_a_call(Route::Typed)
+}
+
+/// The server asks for sampling mid-call: the request reaches this client, its answer the
+/// server, and the call's answer carries the sampled text.
+fn sampling_during_a_call(route: Route) -> Result<()> {
+    let config = config(
+        route,
+        "[servers.echo]\ncommand = \"{bin}/polyclaw-server-echo\"\n",
+    )?;
+    let mut s = Session::start(&config)?;
+    for round in 0..3 {
+        let id = json!(format!("ask-{round}"));
+        s.call(
+            id.clone(),
+            "echo__sample",
+            json!({"prompt": format!("question {round}")}),
+        )?;
+        let answer = loop {
+            let m = s.next()?;
+            if m["method"] == "sampling/createMessage" {
+                let prompt = &m["params"]["messages"][0]["content"]["text"];
+                ensure!(*prompt == json!(format!("question {round}")), "{m}");
+                s.send(&json!({"jsonrpc":"2.0","id":m["id"],"result":{
+                    "role":"assistant","model":"test",
+                    "content":{"type":"text","text":format!("answer {round}")}}}))?;
+            } else if m["id"] == id && m.get("method").is_none() {
+                break m;
+            } else if !is_list_changed(&m) {
+                bail!("unexpected message {m}");
+            }
+        };
+        ensure!(text(&answer) == format!("answer {round}"), "{answer}");
+    }
+    s.check_route(route)
 }

@@ -9,8 +9,8 @@ use std::process::ExitCode;
 use crate::config::Config;
 use crate::error::Error;
 use crate::generate::pipeline::{Context, Request, generate as run_pipeline};
-use crate::generate::{Stage, StageEvent, remove, spec, store, template};
-use crate::plans::store::state_dir;
+use crate::generate::{Stage, StageEvent, remove, spec, template};
+use crate::hub::registrations as store;
 
 use super::out;
 
@@ -32,9 +32,9 @@ pub async fn generate(
         .map_err(|e| Error::InvalidInput(format!("{}: {e}", spec_file.display())))?;
     let ctx = Context {
         config: config.generate.clone(),
-        state_dir: state_dir(&config.plans),
+        state_dir: config.plans.state_dir(),
         taken: config.servers.iter().map(|s| s.name.clone()).collect(),
-        mesh: None,
+        hub: None,
     };
     let total = Stage::ALL.len();
     let progress = move |e: StageEvent| {
@@ -76,7 +76,7 @@ pub async fn generate(
 /// [`Error::InvalidInput`] for a configured server (it lives in the config file),
 /// [`Error::UnknownServer`] for a name that is neither.
 pub async fn servers_remove(config: &Config, name: &str) -> Result<ExitCode, Error> {
-    let state = state_dir(&config.plans);
+    let state = config.plans.state_dir();
     let Some(removal) = remove::remove(&state, name, None).await? else {
         if config.servers.iter().any(|s| s.name == name) {
             return Err(Error::InvalidInput(format!(

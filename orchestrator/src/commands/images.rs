@@ -4,7 +4,7 @@
 //! image with the loader and libraries it needs, through the Docker Engine API (an in-memory
 //! build context).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 
 use crate::error::Error;
@@ -28,40 +28,12 @@ pub const OWN_SERVERS: &[(&str, &str)] = &[
 /// The image tag every build gets.
 pub const TAG: &str = "latest";
 
-/// Finds the polyclaw source tree: `source` if given, else the current folder or the one the
-/// binary was built in, whichever holds `mcp-servers/`.
-///
-/// # Errors
-/// [`Error::InvalidInput`] saying to run from a checkout or pass `--source`.
-pub fn source_dir(source: Option<&Path>) -> Result<PathBuf, Error> {
-    let mut candidates: Vec<PathBuf> = source.map(Path::to_path_buf).into_iter().collect();
-    if source.is_none() {
-        if let Ok(cwd) = std::env::current_dir() {
-            candidates.push(cwd);
-        }
-        if let Ok(exe) = std::env::current_exe() {
-            // target/<profile>/polyclaw → the workspace two levels up
-            if let Some(root) = exe.ancestors().nth(3) {
-                candidates.push(root.to_path_buf());
-            }
-        }
-    }
-    candidates
-        .into_iter()
-        .find(|d| d.join("mcp-servers").is_dir() && d.join("Cargo.toml").is_file())
-        .ok_or_else(|| {
-            Error::InvalidInput(
-                "cannot find polyclaw's source tree (a folder with Cargo.toml and mcp-servers/); run this from a checkout or pass --source DIR".into(),
-            )
-        })
-}
-
 /// `images build [--only NAME]`: builds every own server image, with progress.
 ///
 /// # Errors
 /// Docker unreachable, a failed compile or image build.
 pub async fn build(source: Option<&Path>, only: &[String]) -> Result<ExitCode, Error> {
-    let source = source_dir(source)?;
+    let source = crate::runtime::docker::cargo::source_dir(source)?;
     let engine = docker::Engine::connect().await?;
     let chosen: Vec<&(&str, &str)> = OWN_SERVERS
         .iter()
@@ -137,7 +109,7 @@ fn bar(done: usize, total: usize) -> String {
 /// # Errors
 /// Docker unreachable, a missing tool, or a failed step (with its output).
 pub async fn base_python(mirror: &str, rebuild: bool) -> Result<ExitCode, Error> {
-    use crate::generate::python;
+    use crate::runtime::docker::python_base as python;
     let engine = docker::Engine::connect().await?;
     let mut report = |line: &str| eprintln!("{line}");
     if !python::build_once(&engine, mirror, rebuild, &mut report).await? {

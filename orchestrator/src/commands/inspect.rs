@@ -10,23 +10,24 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
 use crate::error::Error;
-use crate::mesh::{self, Mesh};
+use crate::front;
+use crate::hub::{self, Hub};
 use crate::runtime::Status;
 
 use super::out;
 
-pub(super) async fn with_mesh<T>(config: &Config, f: impl AsyncFnOnce(&Arc<Mesh>) -> T) -> T {
+pub(super) async fn with_hub<T>(config: &Config, f: impl AsyncFnOnce(&Arc<Hub>) -> T) -> T {
     let root = CancellationToken::new();
-    let mesh = Mesh::start(config, root.clone());
-    mesh.warm_up(mesh::LIST_WAIT).await;
-    let result = f(&mesh).await;
-    mesh.shutdown().await;
+    let hub = Hub::start(config, root.clone());
+    hub.warm_up(hub::LIST_WAIT).await;
+    let result = f(&hub).await;
+    hub.shutdown().await;
     result
 }
 
 /// `servers list`
 pub async fn servers_list(config: &Config, json: bool) -> Result<ExitCode, Error> {
-    let rows = with_mesh(config, async |m| mesh::own_tools::list_servers(m)).await;
+    let rows = with_hub(config, async |m| front::own_tools::list_servers(m)).await;
     if json {
         out(&serde_json::to_string_pretty(&rows).unwrap_or_default());
         return Ok(ExitCode::SUCCESS);
@@ -59,8 +60,8 @@ pub async fn servers_list(config: &Config, json: bool) -> Result<ExitCode, Error
 
 /// `tools list`
 pub async fn tools_list(config: &Config, json: bool) -> Result<ExitCode, Error> {
-    let tools = with_mesh(config, async |m| {
-        let mut tools = mesh::own_tools::definitions();
+    let tools = with_hub(config, async |m| {
+        let mut tools = front::own_tools::definitions();
         tools.extend(m.catalog().tools.iter().cloned());
         tools
     })
@@ -98,10 +99,10 @@ pub async fn tools_call(
             )));
         }
     };
-    let result = with_mesh(config, async |m| {
-        let ctx = mesh::CallContext::default();
-        if mesh::own_tools::is_own(name) {
-            mesh::own_tools::call(m, name, arguments.unwrap_or_default(), &ctx)
+    let result = with_hub(config, async |m| {
+        let ctx = hub::CallContext::default();
+        if front::own_tools::is_own(name) {
+            front::own_tools::call(m, name, arguments.unwrap_or_default(), &ctx)
                 .await
                 .map_err(|e| Error::InvalidInput(e.message.to_string()))
         } else {
@@ -143,7 +144,7 @@ pub async fn doctor(explicit: Option<&Path>) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let rows = with_mesh(&config, async |m| {
+    let rows = with_hub(&config, async |m| {
         m.servers()
             .iter()
             .map(|ds| {

@@ -2,10 +2,8 @@
 //! run. `run` dispatches; each submodule holds one family of commands. Human output goes to
 //! stdout, logs to stderr.
 
-pub mod connect;
 mod generate;
 pub mod images;
-pub mod import;
 mod inspect;
 mod plan;
 mod serve;
@@ -15,6 +13,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use crate::clients::{connect, import};
 use crate::config::{Config, Expose};
 use crate::error::Error;
 
@@ -184,7 +183,7 @@ pub async fn run(inv: Invocation) -> Result<ExitCode, Error> {
                 return Err(Error::UnknownServer(server));
             }
             let pins = crate::registry::pins::Pins::new(
-                Some(crate::mesh::pins_path(&config.plans)),
+                Some(config.plans.pins_path()),
                 config.security.tool_drift,
             );
             let n = pins.approve(&server, &tools).map_err(Error::InvalidInput)?;

@@ -9,12 +9,12 @@ use polyclaw_planner::validate::Validated;
 
 use crate::config::Config;
 use crate::error::Error;
-use crate::mesh::CallContext;
-use crate::plans::author::Author;
+use crate::hub::CallContext;
+use crate::hub::author::Author;
 use crate::plans::executor::{self, Replanning};
 use crate::plans::{propose, store};
 
-use super::inspect::with_mesh;
+use super::inspect::with_hub;
 use super::out;
 
 fn read_plan(file: &Path) -> Result<Plan, Error> {
@@ -41,7 +41,7 @@ async fn checked(
     file: &Path,
 ) -> Result<Result<Validated, Vec<polyclaw_planner::validate::Issue>>, Error> {
     let plan = read_plan(file)?;
-    Ok(with_mesh(config, async |m| propose::check(m, &plan).await).await)
+    Ok(with_hub(config, async |m| propose::check(m, &plan).await).await)
 }
 
 /// `plan validate FILE`
@@ -126,8 +126,8 @@ pub async fn show(config: &Config, file: &Path) -> Result<ExitCode, Error> {
 /// `plan run FILE`: live progress on stderr, the report on stdout, the run kept.
 pub async fn run(config: &Config, file: &Path, json: bool) -> Result<ExitCode, Error> {
     let plan = read_plan(file)?;
-    let dir = store::state_dir(&config.plans);
-    let result = with_mesh(config, async |m| {
+    let dir = config.plans.state_dir();
+    let result = with_hub(config, async |m| {
         let v = match propose::check(m, &plan).await {
             Ok(v) => v,
             Err(issues) => return Err(issues),
@@ -191,7 +191,7 @@ fn print_report(report: &serde_json::Value) {
 
 /// `runs list`
 pub fn runs_list(config: &Config) -> Result<ExitCode, Error> {
-    let dir = store::state_dir(&config.plans);
+    let dir = config.plans.state_dir();
     let runs = store::list(&dir)?;
     if runs.is_empty() {
         out(&format!("no runs kept in {}", dir.display()));
@@ -210,7 +210,7 @@ pub fn runs_list(config: &Config) -> Result<ExitCode, Error> {
 
 /// `runs show ID`
 pub fn runs_show(config: &Config, id: &str) -> Result<ExitCode, Error> {
-    let r = store::find(&store::state_dir(&config.plans), id)?;
+    let r = store::find(&config.plans.state_dir(), id)?;
     out(&format!("run {}", r.id));
     if let Some(goal) = &r.goal {
         out(&format!("goal: {goal}"));

@@ -9,7 +9,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
 use crate::error::Error;
-use crate::mesh::{self, Mesh};
+use crate::front;
+use crate::hub::{self, Hub};
 use crate::runtime::docker;
 
 /// Serves until a signal arrives or (stdio) the client disconnects.
@@ -31,21 +32,21 @@ pub async fn serve(
     if uses_docker {
         reap_leftovers().await;
     }
-    let mesh = Mesh::start(&config, root.child_token());
+    let hub = Hub::start(&config, root.child_token());
     let served = match http {
         Some(addr) => {
-            let listener = mesh::http::bind(addr).await?;
+            let listener = front::http::bind(addr).await?;
             let local = listener.local_addr().unwrap_or(addr);
-            let banner_mesh = mesh.clone();
+            let banner_mesh = hub.clone();
             let authed = token.is_some();
             tokio::spawn(async move { banner(&banner_mesh, local, authed).await });
-            mesh::http::serve(mesh.clone(), listener, token, root.clone()).await
+            front::http::serve(hub.clone(), listener, token, root.clone()).await
         }
-        None => mesh::stdio::serve(mesh.clone(), root.clone()).await,
+        None => front::stdio::serve(hub.clone(), root.clone()).await,
     };
     tracing::info!("stopping servers");
     root.cancel();
-    tokio::time::timeout(Duration::from_secs(10), mesh.shutdown())
+    tokio::time::timeout(Duration::from_secs(10), hub.shutdown())
         .await
         .unwrap_or_else(|_| tracing::error!("servers did not stop within 10 s"));
     if uses_docker {
@@ -102,16 +103,16 @@ fn spawn_signal_handler(root: CancellationToken) {
 }
 
 /// Tells a person at a terminal what is running and how to connect; a log line otherwise.
-async fn banner(mesh: &Mesh, local: SocketAddr, authed: bool) {
-    let url = format!("http://{local}{}", mesh::http::MCP_PATH);
+async fn banner(hub: &Hub, local: SocketAddr, authed: bool) {
+    let url = format!("http://{local}{}", front::http::MCP_PATH);
     tracing::info!(%url, "serving MCP over Streamable HTTP");
     if !std::io::stdout().is_terminal() {
         return;
     }
-    mesh.warm_up(mesh::LIST_WAIT).await;
-    let catalog = mesh.catalog();
+    hub.warm_up(hub::LIST_WAIT).await;
+    let catalog = hub.catalog();
     let mut lines = vec![format!("\npolyclaw is serving MCP at {url}\n")];
-    for ds in mesh.servers() {
+    for ds in hub.servers() {
         let n = catalog
             .tools
             .iter()
@@ -138,7 +139,7 @@ async fn banner(mesh: &Mesh, local: SocketAddr, authed: bool) {
         "  {:<14} {:<8} {:>3} tools  polyclaw's own (find_tools, add_server, ...)",
         "polyclaw",
         "ready",
-        mesh::own_tools::definitions().len()
+        front::own_tools::definitions().len()
     ));
     lines.push(String::new());
     lines.push("Connect a client:".into());

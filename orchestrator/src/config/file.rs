@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::ConfigIssue;
 
 use super::spec::Expose;
+use crate::registry::pins::DriftPolicy;
 
 /// The whole file.
 #[derive(Debug, Default, Clone, Deserialize, Serialize, JsonSchema)]
@@ -245,19 +246,6 @@ impl SecurityConfig {
     }
 }
 
-/// `[security] tool_drift`.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum DriftPolicy {
-    /// Flag changed tools and refuse calls until approved.
-    #[default]
-    Block,
-    /// Flag changed tools; calls pass.
-    Warn,
-    /// Accept changes silently.
-    Allow,
-}
-
 /// `[front]`: how the front door serves clients.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
@@ -272,6 +260,10 @@ pub struct FrontConfig {
     pub allowed_hosts: Vec<String>,
     /// Largest accepted HTTP request body, in bytes.
     pub max_request_bytes: usize,
+    /// Forward each `tools/call` that needs no translation as raw JSON (the fast route;
+    /// default). `false` carries every call through rmcp's typed model, e.g. to rule the fast
+    /// route out while debugging; both behave the same.
+    pub forward_raw: bool,
 }
 
 impl Default for FrontConfig {
@@ -281,6 +273,7 @@ impl Default for FrontConfig {
             allowed_origins: Vec::new(),
             allowed_hosts: Vec::new(),
             max_request_bytes: 4 * 1024 * 1024,
+            forward_raw: true,
         }
     }
 }

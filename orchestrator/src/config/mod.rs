@@ -9,16 +9,18 @@
 mod file;
 mod interpolate;
 mod spec;
+mod validate;
 
+pub use crate::registry::pins::DriftPolicy;
 pub use file::{
-    DriftPolicy, FrontConfig, GenerateConfig, LlmConfig, PlansConfig, RawConfig, RawServer,
-    SecurityConfig,
+    FrontConfig, GenerateConfig, LlmConfig, PlansConfig, RawConfig, RawServer, SecurityConfig,
 };
 pub use interpolate::Interpolator;
 pub use spec::{
     ContainerSettings, Expose, Fallback, Mount, PRIVATE_NETWORK, Secrets, SecretsAs, ServerSpec,
-    StartPolicy, Transport, validate as validate_raw, validate_server_name,
+    StartPolicy, Transport, validate_server_name,
 };
+pub use validate::validate as validate_raw;
 
 use std::path::{Path, PathBuf};
 
@@ -123,11 +125,8 @@ impl Config {
         let vars = &if vars.has_state_dir() {
             vars.clone()
         } else {
-            vars.clone().with_state_dir(
-                crate::plans::store::state_dir(&raw.plans)
-                    .to_string_lossy()
-                    .into_owned(),
-            )
+            vars.clone()
+                .with_state_dir(raw.plans.state_dir().to_string_lossy().into_owned())
         };
         let vars = &match &raw.secrets_file {
             None => vars.clone(),
@@ -145,7 +144,7 @@ impl Config {
             }
         };
         for (name, server) in &raw.servers {
-            if let Some(spec) = spec::validate(name, server, vars, &mut issues) {
+            if let Some(spec) = validate::validate(name, server, vars, &mut issues) {
                 servers.push(spec);
             }
         }
@@ -220,3 +219,29 @@ fn toml_error_path(error: &toml::de::Error) -> String {
 
 #[cfg(test)]
 mod tests;
+
+impl PlansConfig {
+    /// polyclaw's state folder (run records, generated servers, tool pins): `[plans]
+    /// state_dir`, else `$XDG_STATE_HOME/polyclaw`, else `~/.local/state/polyclaw`, else
+    /// `.polyclaw-state` in the working folder.
+    #[must_use]
+    pub fn state_dir(&self) -> std::path::PathBuf {
+        use std::path::PathBuf;
+        if let Some(dir) = &self.state_dir {
+            return PathBuf::from(dir);
+        }
+        if let Some(dir) = std::env::var_os("XDG_STATE_HOME").filter(|d| !d.is_empty()) {
+            return PathBuf::from(dir).join("polyclaw");
+        }
+        if let Some(home) = std::env::var_os("HOME").filter(|d| !d.is_empty()) {
+            return PathBuf::from(home).join(".local/state/polyclaw");
+        }
+        PathBuf::from(".polyclaw-state")
+    }
+
+    /// Where the tool pins of drift detection are kept.
+    #[must_use]
+    pub fn pins_path(&self) -> std::path::PathBuf {
+        self.state_dir().join("tool-pins.json")
+    }
+}

@@ -14,8 +14,8 @@ use serde_json::Value;
 
 use crate::config::{GenerateConfig, Interpolator, RawServer};
 use crate::error::Error;
-use crate::mesh::Mesh;
-use crate::plans::author::Author;
+use crate::hub::Hub;
+use crate::hub::author::Author;
 
 /// One known server.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -52,7 +52,7 @@ pub fn path(config: &GenerateConfig) -> Option<PathBuf> {
     if let Some(p) = &config.catalog {
         return Some(PathBuf::from(p));
     }
-    crate::commands::images::source_dir(None)
+    crate::runtime::docker::cargo::source_dir(None)
         .ok()
         .map(|d| d.join("catalog/servers.toml"))
         .filter(|p| p.is_file())
@@ -130,8 +130,8 @@ pub struct GapOutcome {
 
 /// Tries to fill every gap; returns what happened to each. Servers added from the catalog are
 /// added to the mesh (and started), so validating the plan again may resolve the steps.
-pub async fn fill_gaps(mesh: &Arc<Mesh>, gaps: &[Gap], author: Option<&Author>) -> Vec<GapOutcome> {
-    let catalog = match ServerCatalog::load(&mesh.generate) {
+pub async fn fill_gaps(hub: &Arc<Hub>, gaps: &[Gap], author: Option<&Author>) -> Vec<GapOutcome> {
+    let catalog = match ServerCatalog::load(&hub.generate) {
         Ok(c) => c,
         Err(e) => {
             tracing::warn!("{e}");
@@ -149,11 +149,11 @@ pub async fn fill_gaps(mesh: &Arc<Mesh>, gaps: &[Gap], author: Option<&Author>) 
         };
         if let Some((entry, coverage)) = catalog.best(&gap.capability) {
             outcome.server = Some(entry.name.clone());
-            if mesh.server(&entry.name).is_some() {
+            if hub.server(&entry.name).is_some() {
                 outcome.filled_by = "catalog";
                 outcome.note = format!("catalog entry `{}` is already in the mesh", entry.name);
             } else {
-                match add_entry(mesh, entry).await {
+                match add_entry(hub, entry).await {
                     Ok(()) => {
                         outcome.filled_by = "catalog";
                         outcome.note = format!(
@@ -175,7 +175,7 @@ pub async fn fill_gaps(mesh: &Arc<Mesh>, gaps: &[Gap], author: Option<&Author>) 
                 continue;
             }
         }
-        let (filled_by, note) = match (author, mesh.generate.auto_approve) {
+        let (filled_by, note) = match (author, hub.generate.auto_approve) {
             (Some(author), false) => (
                 "approval",
                 format!(
@@ -184,7 +184,7 @@ pub async fn fill_gaps(mesh: &Arc<Mesh>, gaps: &[Gap], author: Option<&Author>) 
                     author.label()
                 ),
             ),
-            (Some(author), true) => match generate_for(mesh, author, &gap.capability).await {
+            (Some(author), true) => match generate_for(hub, author, &gap.capability).await {
                 Ok(g) => {
                     outcome.server = Some(g.name.clone());
                     (
@@ -240,11 +240,11 @@ const GAP_ATTEMPTS: usize = 2;
 /// Asks `author` for a spec (of the `python` or `command` template) that provides
 /// `capability` and runs the pipeline; when it fails, the author sees why and tries once more.
 async fn generate_for(
-    mesh: &Arc<Mesh>,
+    hub: &Arc<Hub>,
     author: &Author,
     capability: &str,
 ) -> Result<super::Generated, Error> {
-    let dir = super::template::templates_dir(&mesh.generate)?;
+    let dir = super::template::templates_dir(&hub.generate)?;
     let mut templates = Vec::new();
     for name in GAP_TEMPLATES {
         templates.push(super::template::load(&dir, name)?);
@@ -286,7 +286,7 @@ async fn generate_for(
         let log = |e: super::StageEvent| {
             tracing::info!(stage = %e.stage, done = e.done, attempt, "generate for a gap: {}", e.message);
         };
-        match super::generate(&super::mcp::context(mesh), request, &log).await {
+        match super::generate(&super::pipeline::Context::of(hub), request, &log).await {
             Ok(g) => return Ok(g),
             Err(e @ Error::Generate { .. }) => {
                 prompt.push_str(&format!(
@@ -327,7 +327,7 @@ fn json_object_in(text: &str) -> Option<Value> {
         .filter(Value::is_object)
 }
 
-async fn add_entry(mesh: &Arc<Mesh>, entry: &Entry) -> Result<(), Error> {
+async fn add_entry(hub: &Arc<Hub>, entry: &Entry) -> Result<(), Error> {
     let mut issues = Vec::new();
     let Some(spec) = crate::config::validate_raw(
         &entry.name,
@@ -338,14 +338,14 @@ async fn add_entry(mesh: &Arc<Mesh>, entry: &Entry) -> Result<(), Error> {
         let list: Vec<String> = issues.iter().map(ToString::to_string).collect();
         return Err(Error::InvalidInput(list.join("; ")));
     };
-    match mesh.add_server(spec).await {
+    match hub.add_server(spec).await {
         Ok(_) => {
-            mesh.rebuild();
+            hub.rebuild();
             Ok(())
         }
         Err(e @ Error::DuplicateServer(_)) => Err(e),
         Err(e) => {
-            let _ = mesh.remove_server(&entry.name).await;
+            let _ = hub.remove_server(&entry.name).await;
             Err(e)
         }
     }

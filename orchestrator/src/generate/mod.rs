@@ -15,25 +15,16 @@
 //!   what was made (image, container, registration) and says which stage failed and why.
 //! - `catalog`: known servers by capability, the planner's first resort for a gap
 //!   ([`catalog::fill_gaps`]).
-//! - `mcp`: the `polyclaw__create_server` tool.
-//! - `python`: the Python base image of the `python` template (debootstrap + the pinned SDK,
-//!   imported through the engine; `polyclaw images base python`).
 //! - `remove`: a generated server's registration, mesh entry and image, for
 //!   `polyclaw servers remove` and `polyclaw__remove_server`.
-//! - `store`: registrations under `<state dir>/generated/`, loaded when the mesh starts and
-//!   watched while it runs, so a generated server survives restarts and a CLI `generate`
-//!   reaches a running `serve`.
 //!
 //! Never here: anything that weakens the quarantine. A generated server runs with the default
 //! hardening (no network, no secrets, limits) both in quarantine and in the mesh.
 
 pub mod catalog;
-pub mod mcp;
 pub mod pipeline;
-pub mod python;
 pub mod remove;
 pub mod spec;
-pub mod store;
 pub mod template;
 
 pub use pipeline::{Generated, Request, generate};

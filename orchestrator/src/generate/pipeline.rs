@@ -27,14 +27,14 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::{GenerateConfig, RawServer, ServerSpec};
 use crate::error::{ConfigIssue, Error};
-use crate::mesh::Mesh;
+use crate::hub::Hub;
 use crate::runtime::docker::{self, ContextFile, Engine, labels};
 use crate::runtime::{Downstream, Relay};
 
 use super::spec::{self, Example, Spec};
-use super::store::{self, Registration};
 use super::template::{self, Template};
 use super::{Progress, Stage, StageEvent};
+use crate::hub::registrations::{self as store, Registration};
 
 /// How long one contract example may take.
 pub const EXAMPLE_TIMEOUT: Duration = Duration::from_secs(30);
@@ -65,7 +65,20 @@ pub struct Context {
     /// Server names in use besides the mesh's (the config's, when there is no mesh).
     pub taken: Vec<String>,
     /// The running mesh to add the server to, if any.
-    pub mesh: Option<Arc<Mesh>>,
+    pub hub: Option<Arc<Hub>>,
+}
+
+impl Context {
+    /// The context of a running hub: its settings, its state folder, and it to add to.
+    #[must_use]
+    pub fn of(hub: &Arc<Hub>) -> Self {
+        Self {
+            config: hub.generate.clone(),
+            state_dir: hub.plans.state_dir(),
+            taken: Vec::new(),
+            hub: Some(Arc::clone(hub)),
+        }
+    }
 }
 
 /// A server that was generated.
@@ -214,9 +227,13 @@ async fn stages(
                 message: line.to_string(),
             });
         };
-        super::python::ensure(&engine, ctx.config.python_base.as_deref(), &mut report)
-            .await
-            .map_err(|e| fail(error_text(&e)))?;
+        crate::runtime::docker::python_base::ensure(
+            &engine,
+            ctx.config.python_base.as_deref(),
+            &mut report,
+        )
+        .await
+        .map_err(|e| fail(error_text(&e)))?;
     }
     made.engine = Some(engine.clone());
     made.image = Some(tag.clone());
@@ -348,15 +365,15 @@ async fn stages(
         .iter()
         .map(|tool| crate::registry::names::qualify(&server_spec.prefix, &tool.name))
         .collect();
-    let hot_added = if let Some(mesh) = &ctx.mesh {
+    let hot_added = if let Some(hub) = &ctx.hub {
         t.begin(Stage::HotAdd, "adding it to the running mesh");
         made.added = true;
-        let ds = mesh
+        let ds = hub
             .add_server(server_spec)
             .await
             .map_err(|e| (Stage::HotAdd, e.to_string()))?;
-        mesh.rebuild();
-        let catalog = mesh.catalog();
+        hub.rebuild();
+        let catalog = hub.catalog();
         tools = catalog
             .tools
             .iter()
@@ -433,7 +450,7 @@ fn error_text(e: &Error) -> String {
 }
 
 fn name_is_free(ctx: &Context, name: &str) -> Result<(), String> {
-    let in_mesh = ctx.mesh.as_ref().is_some_and(|m| m.server(name).is_some());
+    let in_mesh = ctx.hub.as_ref().is_some_and(|m| m.server(name).is_some());
     let registered = store::names(&ctx.state_dir).contains(name);
     if in_mesh || registered || ctx.taken.iter().any(|t| t == name) || name == "polyclaw" {
         let how = if registered {
@@ -448,8 +465,7 @@ fn name_is_free(ctx: &Context, name: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// The repository prefix of every generated image.
-pub const IMAGE_PREFIX: &str = "polyclaw-gen/";
+pub use crate::hub::registrations::IMAGE_PREFIX;
 
 /// `polyclaw-gen/NAME:SHA12` (lower case, as image references must be).
 fn image_tag(spec: &Spec) -> String {
@@ -550,10 +566,9 @@ async fn render(
             files.push(library);
         }
     }
-    let base_image = recipe
-        .base
-        .as_ref()
-        .map(|_| super::python::base_tag(ctx.config.python_base.as_deref()).to_string());
+    let base_image = recipe.base.as_ref().map(|_| {
+        crate::runtime::docker::python_base::base_tag(ctx.config.python_base.as_deref()).to_string()
+    });
     let context = json!({
         "spec": spec.value,
         "binaries": binaries,
@@ -622,7 +637,7 @@ async fn own_binary(package: &str) -> Result<PathBuf, String> {
     {
         return Ok(beside);
     }
-    let source = crate::commands::images::source_dir(None).map_err(|e| e.to_string())?;
+    let source = crate::runtime::docker::cargo::source_dir(None).map_err(|e| e.to_string())?;
     let profile = docker::cargo::own_profile();
     tracing::info!(
         package,
@@ -771,10 +786,10 @@ async fn run_example(
 /// Removes whatever a failed run made, in reverse order; failures are logged.
 async fn cleanup(ctx: &Context, name: &str, made: Made) {
     if made.added
-        && let Some(mesh) = &ctx.mesh
-        && mesh.server(name).is_some()
+        && let Some(hub) = &ctx.hub
+        && hub.server(name).is_some()
     {
-        let _ = mesh.remove_server(name).await;
+        let _ = hub.remove_server(name).await;
     }
     if made.registered
         && let Err(e) = store::remove(&ctx.state_dir, name)

@@ -9,10 +9,10 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use crate::error::Error;
-use crate::mesh::Mesh;
+use crate::hub::Hub;
 use crate::runtime::docker::{self, Engine};
 
-use super::store;
+use crate::hub::registrations as store;
 
 /// How long a removal waits for the server's containers to go (a running serve stops them
 /// within a few seconds of the registration going away).
@@ -39,16 +39,16 @@ pub struct Removal {
 pub async fn remove(
     state: &Path,
     name: &str,
-    mesh: Option<&Arc<Mesh>>,
+    hub: Option<&Arc<Hub>>,
 ) -> Result<Option<Removal>, Error> {
     let Some(reg) = store::load(state, name)? else {
         return Ok(None);
     };
     store::remove(state, name)?;
-    if let Some(mesh) = mesh
-        && mesh.server(name).is_some()
+    if let Some(hub) = hub
+        && hub.server(name).is_some()
     {
-        mesh.remove_server(name).await?;
+        hub.remove_server(name).await?;
     }
     let mut removal = Removal {
         name: name.to_string(),

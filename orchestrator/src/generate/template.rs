@@ -101,7 +101,7 @@ pub struct Recipe {
     /// the render stage with its output.
     pub check: Vec<String>,
     /// A base image polyclaw builds itself, which the Dockerfile starts `FROM` (rendered as
-    /// `base_image`): `python` ([`crate::generate::python`]; `generate.python_base`
+    /// `base_image`): `python` ([`crate::runtime::docker::python_base`]; `generate.python_base`
     /// replaces it). Built before the first image that needs it.
     pub base: Option<String>,
 }
@@ -133,7 +133,7 @@ pub fn templates_dir(config: &GenerateConfig) -> Result<PathBuf, Error> {
     if let Some(dir) = &config.templates_dir {
         return Ok(PathBuf::from(dir));
     }
-    let source = crate::commands::images::source_dir(None).map_err(|_| {
+    let source = crate::runtime::docker::cargo::source_dir(None).map_err(|_| {
         Error::InvalidInput(
             "cannot find the templates folder; set `generate.templates_dir` in polyclaw.toml or run polyclaw from its source tree".into(),
         )
@@ -401,6 +401,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("server.py");
         std::fs::write(&path, server.data.as_slice()).unwrap();
+        #[expect(
+            clippy::disallowed_methods,
+            reason = "the test checks the rendered file with the host's python3"
+        )]
         let out = std::process::Command::new("python3")
             .args(["-m", "py_compile"])
             .arg(&path)

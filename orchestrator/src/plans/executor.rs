@@ -17,10 +17,10 @@ use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
 use crate::error::Error;
-use crate::mesh::{CallContext, Mesh};
+use crate::hub::{CallContext, Hub};
 
-use super::author::Author;
 use super::propose;
+use crate::hub::author::Author;
 
 /// What happened to a step, for progress reporting.
 #[derive(Debug, Clone)]
@@ -64,7 +64,7 @@ type StepFuture = Pin<Box<dyn Future<Output = (String, Result<Value, String>)> +
 /// # Errors
 /// [`Error::Planning`] only for internal inconsistencies; step failures are in the report.
 pub async fn execute(
-    mesh: &Arc<Mesh>,
+    hub: &Arc<Hub>,
     validated: &Validated,
     ctx: &CallContext,
     replanning: &Replanning,
@@ -94,15 +94,8 @@ pub async fn execute(
     loop {
         if !failing && !run_cancel.is_cancelled() {
             for id in sched.next_ready() {
-                let (fut, token) = launch(
-                    mesh,
-                    &mut sched,
-                    &id,
-                    Duration::ZERO,
-                    ctx,
-                    &run_cancel,
-                    ms(),
-                );
+                let (fut, token) =
+                    launch(hub, &mut sched, &id, Duration::ZERO, ctx, &run_cancel, ms());
                 tokens.insert(id.clone(), token);
                 let tool = sched
                     .step(&id)
@@ -173,7 +166,7 @@ pub async fn execute(
                             ),
                         );
                         let (fut, token) =
-                            launch(mesh, &mut sched, &id, delay, ctx, &run_cancel, now);
+                            launch(hub, &mut sched, &id, delay, ctx, &run_cancel, now);
                         tokens.insert(id.clone(), token);
                         inflight.push(fut);
                     }
@@ -217,7 +210,7 @@ pub async fn execute(
                         let replaced = match &replanning.author {
                             Some(author) if replans < replanning.max_replans => {
                                 replans += 1;
-                                propose::replan(mesh, author, replanning.goal.as_deref(), &sched, &failed, &error, &affected).await
+                                propose::replan(hub, author, replanning.goal.as_deref(), &sched, &failed, &error, &affected).await
                             }
                             Some(_) => Err(Error::Planning(format!("the run may replan {} time(s) and has", replanning.max_replans))),
                             None => Err(Error::Planning("no model is available to plan again (the client offers no sampling and no [llm] is configured)".into())),
@@ -264,7 +257,7 @@ pub async fn execute(
 /// Starts one attempt of a step: marks it started, resolves its bindings, and returns the call
 /// as a future (after `delay`) with the token that cancels it.
 fn launch(
-    mesh: &Arc<Mesh>,
+    hub: &Arc<Hub>,
     sched: &mut Scheduler,
     id: &str,
     delay: Duration,
@@ -282,7 +275,7 @@ fn launch(
     let step = sched.step(id).cloned();
     let args = sched.resolved_args(id);
     let id = id.to_string();
-    let mesh = mesh.clone();
+    let hub = hub.clone();
     let step_ctx = CallContext {
         client: ctx.client.clone(),
         client_token: None,
@@ -310,7 +303,7 @@ fn launch(
                 () = step_ctx.cancel.cancelled() => return (id, Err("cancelled".to_string())),
             }
         }
-        let call = mesh.call_tool(&tool, Some(args), &step_ctx);
+        let call = hub.call_tool(&tool, Some(args), &step_ctx);
         tokio::pin!(call);
         let outcome = match step.timeout_duration() {
             Some(limit) => match tokio::time::timeout(limit, &mut call).await {

@@ -12,15 +12,15 @@ use polyclaw_planner::validate::{Issue, Validated, validate};
 use serde_json::Value;
 
 use crate::error::Error;
-use crate::mesh::Mesh;
+use crate::hub::Hub;
 
-use super::author::Author;
+use crate::hub::author::Author;
 
 /// The registry's tools as the planner sees them (polyclaw's own tools are left out: a plan
 /// never calls the planner).
 #[must_use]
-pub fn planner_tools(mesh: &Mesh) -> Tools {
-    let catalog = mesh.catalog();
+pub fn planner_tools(hub: &Hub) -> Tools {
+    let catalog = hub.catalog();
     Tools::new(
         catalog
             .tools
@@ -42,9 +42,9 @@ pub fn planner_tools(mesh: &Mesh) -> Tools {
 ///
 /// # Errors
 /// Every validation issue.
-pub async fn check(mesh: &Arc<Mesh>, plan: &Plan) -> Result<Validated, Vec<Issue>> {
-    mesh.warm_up(crate::mesh::LIST_WAIT).await;
-    validate(plan, &planner_tools(mesh))
+pub async fn check(hub: &Arc<Hub>, plan: &Plan) -> Result<Validated, Vec<Issue>> {
+    hub.warm_up(crate::hub::LIST_WAIT).await;
+    validate(plan, &planner_tools(hub))
 }
 
 /// One proposal round, for the report.
@@ -62,13 +62,13 @@ pub struct Attempt {
 /// # Errors
 /// [`Error::Planning`] with the last issues when no valid plan came back.
 pub async fn make_plan(
-    mesh: &Arc<Mesh>,
+    hub: &Arc<Hub>,
     author: &Author,
     goal: &str,
     max_rounds: u32,
 ) -> Result<(Validated, Vec<Attempt>), Error> {
-    mesh.warm_up(crate::mesh::LIST_WAIT).await;
-    let tools = planner_tools(mesh);
+    hub.warm_up(crate::hub::LIST_WAIT).await;
+    let tools = planner_tools(hub);
     ask_until_valid(author, goal, &tools, max_rounds.max(1)).await
 }
 
@@ -128,7 +128,7 @@ async fn ask_until_valid(
 /// # Errors
 /// [`Error::Planning`] when no valid replacement came back.
 pub async fn replan(
-    mesh: &Arc<Mesh>,
+    hub: &Arc<Hub>,
     author: &Author,
     goal: Option<&str>,
     sched: &Scheduler,
@@ -150,7 +150,7 @@ pub async fn replan(
         goal = goal.unwrap_or("(no goal was given; keep the intent of the failed steps)"),
         affected = affected.join(", "),
     );
-    let tools = planner_tools(mesh);
+    let tools = planner_tools(hub);
     ask_until_valid(author, &goal, &tools, 2)
         .await
         .map(|(v, _)| v)

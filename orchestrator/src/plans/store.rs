@@ -8,7 +8,6 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::config::PlansConfig;
 use crate::error::Error;
 
 /// One run, as kept.
@@ -42,21 +41,6 @@ impl RunRecord {
             report: serde_json::to_value(&outcome.report).unwrap_or_default(),
         }
     }
-}
-
-/// The folder runs are kept in.
-#[must_use]
-pub fn state_dir(config: &PlansConfig) -> PathBuf {
-    if let Some(dir) = &config.state_dir {
-        return PathBuf::from(dir);
-    }
-    if let Some(dir) = std::env::var_os("XDG_STATE_HOME").filter(|d| !d.is_empty()) {
-        return PathBuf::from(dir).join("polyclaw");
-    }
-    if let Some(home) = std::env::var_os("HOME").filter(|d| !d.is_empty()) {
-        return PathBuf::from(home).join(".local/state/polyclaw");
-    }
-    PathBuf::from(".polyclaw-state")
 }
 
 /// A new, unique, sortable run id.

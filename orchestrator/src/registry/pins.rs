@@ -15,10 +15,22 @@ use std::sync::Mutex;
 use std::time::SystemTime;
 
 use rmcp::model::Tool;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::config::DriftPolicy;
+/// `[security] tool_drift`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum DriftPolicy {
+    /// Flag changed tools and refuse calls until approved.
+    #[default]
+    Block,
+    /// Flag changed tools; calls pass.
+    Warn,
+    /// Accept changes silently.
+    Allow,
+}
 
 /// The pin value that means "accept whatever definition is seen next".
 pub const APPROVE: &str = "approve";

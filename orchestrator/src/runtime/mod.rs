@@ -7,6 +7,16 @@
 //! - `handler`: what polyclaw answers when a downstream server notifies or asks.
 //! - `relay`: routes progress, sampling, elicitation and logs up to front-door clients.
 //! - `tap`: takes progress off a stdio server's stdout in order, before rmcp sees later lines.
+//! - `raw`: the raw link beside rmcp on a stdio server's pipes (the hub's raw route).
+//! - `docker`: containers, images (own servers, generated ones, the Python base) through
+//!   bollard, and the one cargo build that makes the own images' binaries.
+//!
+//! `orchestrator/clippy.toml` forbids `Command::new` everywhere else in the crate.
+
+#![expect(
+    clippy::disallowed_methods,
+    reason = "runtime/ is where processes are started (the rule is in orchestrator/clippy.toml)"
+)]
 
 pub mod docker;
 pub mod downstream;

@@ -45,15 +45,15 @@ pub struct RawLink {
 
 /// A raw call waiting for its response; dropping it forgets the call.
 #[derive(Debug)]
-pub struct Pending<'a> {
-    link: &'a RawLink,
+pub struct Pending {
+    link: std::sync::Arc<RawLink>,
     /// The number in the id sent to the server.
     pub number: u64,
     /// The server's response line, or an error when the connection ended first.
     pub response: oneshot::Receiver<Vec<u8>>,
 }
 
-impl Drop for Pending<'_> {
+impl Drop for Pending {
     fn drop(&mut self) {
         self.link.forget(self.number);
     }
@@ -93,7 +93,7 @@ impl RawLink {
     }
 
     /// Registers a call: its id for the server is `"pc:<number>"`.
-    pub fn begin(&self) -> Pending<'_> {
+    pub fn begin(self: &std::sync::Arc<Self>) -> Pending {
         let number = self.next.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
         if !self.closed.load(Ordering::Acquire) {
@@ -101,7 +101,7 @@ impl RawLink {
             self.waiting.fetch_add(1, Ordering::AcqRel);
         }
         Pending {
-            link: self,
+            link: self.clone(),
             number,
             response: rx,
         }

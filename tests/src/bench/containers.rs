@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, ensure};
 use polyclaw::config::{Config, ConfigSource, Interpolator};
-use polyclaw::mesh::Mesh;
+use polyclaw::hub::Hub;
 use polyclaw::runtime::downstream::START_TIMEOUT;
 use tokio_util::sync::CancellationToken;
 
@@ -48,7 +48,7 @@ pub async fn p3_container_start(bins: &Bins, plan: &Plan) -> Result<Figure> {
     );
     let config = Config::parse(CONFIG, ConfigSource::Embedded, &Interpolator::from_env())?;
     let root = CancellationToken::new();
-    let mesh = Mesh::start(&config, root.clone());
+    let mesh = Hub::start(&config, root.clone());
     let result = measure(&mesh, &root, plan).await;
     root.cancel();
     mesh.shutdown().await;
@@ -62,7 +62,7 @@ pub async fn p3_container_start(bins: &Bins, plan: &Plan) -> Result<Figure> {
     result
 }
 
-async fn measure(mesh: &Mesh, root: &CancellationToken, plan: &Plan) -> Result<Figure> {
+async fn measure(mesh: &Hub, root: &CancellationToken, plan: &Plan) -> Result<Figure> {
     let cold_server = mesh.server("p3cold").context("p3cold")?;
     let warm_server = mesh.server("p3warm").context("p3warm")?;
     let rounds = if plan.quick { 2 } else { 12 };

@@ -275,6 +275,41 @@ pub async fn paired(
     Ok(out)
 }
 
+/// Three sides measured in turn in the same run (the order rotates every round): direct,
+/// through a plain byte relay (the floor: what any extra process in the path costs), and
+/// through polyclaw. Returns (direct vs polyclaw, direct vs the relay), sharing the direct
+/// rounds.
+///
+/// # Errors
+/// When a call fails.
+pub async fn paired_with_floor(
+    direct: (&Peer<RoleClient>, &[CallToolRequestParams]),
+    relay: (&Peer<RoleClient>, &[CallToolRequestParams]),
+    mesh: (&Peer<RoleClient>, &[CallToolRequestParams]),
+    load: Load,
+    rounds: usize,
+) -> Result<(Paired, Paired)> {
+    let mut vs_mesh = Paired::default();
+    let mut vs_relay = Paired::default();
+    let sides = [direct, relay, mesh];
+    for r in 0..rounds {
+        let mut got: [Option<Summary>; 3] = [None; 3];
+        for k in 0..3 {
+            let side = (r + k) % 3;
+            let (peer, params) = sides[side];
+            got[side] = Some(round(peer, params, load).await?);
+        }
+        let [Some(d), Some(relayed), Some(m)] = got else {
+            bail!("a round measured no side");
+        };
+        vs_mesh.direct.push(d);
+        vs_mesh.mesh.push(m);
+        vs_relay.direct.push(d);
+        vs_relay.mesh.push(relayed);
+    }
+    Ok((vs_mesh, vs_relay))
+}
+
 const ECHO_TEXT: &str = "polyclaw benchmark payload 0123456789";
 
 fn echo_params(tool: &'static str) -> Result<Vec<CallToolRequestParams>> {
@@ -323,6 +358,8 @@ struct Transport {
     label: String,
     target_p50: Option<f64>,
     paired: Paired,
+    /// Direct vs a plain byte relay (`socat`) in the same rounds, where measured.
+    floor: Option<Paired>,
 }
 
 /// P1 over stdio (2025-11-25 and 2026-07-28 clients) and P2 (stdio, 2025-11-25):
@@ -356,22 +393,27 @@ async fn p1_p2_stdio(bins: &Bins, plan: &Plan) -> Result<(Vec<Transport>, Figure
             lifecycle.clone(),
         )
         .await?;
+        let relay = procs::relay_stdio(bins, lifecycle.clone()).await?;
         let mesh = procs::polyclaw_stdio(bins, &config, lifecycle).await?;
-        let (dp, mp) = (direct.peer(), mesh.peer());
+        let (dp, rp, mp) = (direct.peer(), relay.peer(), mesh.peer());
         let (dparams, mparams) = (echo_params("echo")?, echo_params("echo__echo")?);
         warm(&dp, &dparams, plan.warmup).await?;
+        warm(&rp, &dparams, plan.warmup).await?;
         warm(&mp, &mparams, plan.warmup).await?;
-        let paired = paired(
+        let (paired, floor) = paired_with_floor(
             (&dp, &dparams),
+            (&rp, &dparams),
             (&mp, &mparams),
             Load::Sequential(plan.p1_stdio),
             plan.rounds,
         )
         .await?;
+        relay.close().await?;
         transports.push(Transport {
             label: label.to_owned(),
             target_p50: (i == 0).then_some(40.0),
             paired,
+            floor: Some(floor),
         });
         if i == 0 {
             eprintln!("bench: P2 stdio");
@@ -502,6 +544,7 @@ async fn p1_http(bins: &Bins, plan: &Plan) -> Result<Transport> {
         label: "Streamable HTTP".to_owned(),
         target_p50: None,
         paired,
+        floor: None,
     })
 }
 
@@ -520,7 +563,8 @@ pub async fn p1_and_p2(bins: &Bins, plan: &Plan) -> Result<(Figure, Figure)> {
         "### P1 — added latency per call (sequential `tools/call`, one client)\n\n\
          Direct: the client calls `echo` on the echo server. Through polyclaw: the same client \
          calls `echo__echo` on `polyclaw serve`, which forwards it to the same echo server over \
-         stdio. Each cell is the median over rounds; \"added\" is the median of the per-round \
+         stdio. On stdio a third side, through a byte relay (`socat STDIO EXEC:echo`), is the \
+         floor: what any extra process in the path costs; the three sides take turns. Each cell is the median over rounds; \"added\" is the median of the per-round \
          differences (polyclaw − direct) of that percentile (none for p99 and max: on a shared \
          machine they are preemptions, which pair badly); the last column of \"added\" is \
          calls/s through polyclaw ÷ direct.\n\n\
@@ -535,6 +579,17 @@ pub async fn p1_and_p2(bins: &Bins, plan: &Plan) -> Result<(Figure, Figure)> {
         let (a50, a95) = (added(|s| s.p50), added(|s| s.p95));
         let rate = t.paired.ratio(|s| s.per_sec).unwrap_or(f64::NAN);
         detail.push_str(&detail_line(&t.label, "direct", &d));
+        let floor = t
+            .floor
+            .as_ref()
+            .and_then(|f| Some((f.mesh()?, f.added(|s| s.p50)?)));
+        if let Some((relayed, _)) = &floor {
+            detail.push_str(&detail_line(
+                &t.label,
+                "through a byte relay (socat)",
+                relayed,
+            ));
+        }
         detail.push_str(&detail_line(&t.label, "through polyclaw", &m));
         let _ = writeln!(
             detail,
@@ -579,6 +634,28 @@ pub async fn p1_and_p2(bins: &Bins, plan: &Plan) -> Result<(Figure, Figure)> {
             );
         }
         fig.rows.push(added_row);
+        if let Some((_, relay_added)) = floor {
+            let times = a50 / relay_added;
+            fig.numbers.extend([relay_added, times]);
+            let floor_row = row(
+                "P1",
+                format!(
+                    "{}: added p50, polyclaw / a plain byte relay (socat, the floor)",
+                    t.label
+                ),
+                format!(
+                    "{} / {} (×{times:.2})",
+                    fmt_added(a50),
+                    fmt_added(relay_added)
+                ),
+            );
+            fig.rows.push(with_target(
+                floor_row,
+                "≤ 1.15× the relay floor",
+                times <= 1.15,
+                plan,
+            ));
+        }
     }
     let _ = write!(
         detail,

@@ -379,6 +379,33 @@ pub fn command(program: &Path, args: &[&str]) -> Command {
     c
 }
 
+/// The echo server behind a plain byte relay, `socat STDIO EXEC:echo` (no parsing, one extra
+/// process): the floor any process between client and server costs.
+///
+/// # Errors
+/// When socat is missing (`scripts/deps.sh` installs it) or the handshake fails.
+pub async fn relay_stdio(bins: &Bins, lifecycle: ClientLifecycleMode) -> Result<Served> {
+    let socat = which("socat").context(
+        "socat is not installed; the benchmark's relay floor needs it (run scripts/deps.sh)",
+    )?;
+    let exec = format!("EXEC:{}", bins.echo.display());
+    Served::stdio(
+        "socat relay",
+        command(&socat, &["-b", "65536", "STDIO", &exec]),
+        lifecycle,
+    )
+    .await
+}
+
+/// A program on `PATH`.
+fn which(program: &str) -> Option<std::path::PathBuf> {
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join(program))
+            .find(|path| path.is_file())
+    })
+}
+
 /// The echo server over stdio, with a 2025-11-25 client.
 ///
 /// # Errors

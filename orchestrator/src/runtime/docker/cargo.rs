@@ -132,6 +132,34 @@ fn executable(line: &str) -> Option<(String, PathBuf)> {
     Some((name.to_string(), PathBuf::from(path)))
 }
 
+/// Finds the polyclaw source tree: `source` if given, else the current folder or the one the
+/// binary was built in, whichever holds `mcp-servers/`.
+///
+/// # Errors
+/// [`Error::InvalidInput`] saying to run from a checkout or pass `--source`.
+pub fn source_dir(source: Option<&Path>) -> Result<PathBuf, Error> {
+    let mut candidates: Vec<PathBuf> = source.map(Path::to_path_buf).into_iter().collect();
+    if source.is_none() {
+        if let Ok(cwd) = std::env::current_dir() {
+            candidates.push(cwd);
+        }
+        if let Ok(exe) = std::env::current_exe() {
+            // target/<profile>/polyclaw → the workspace two levels up
+            if let Some(root) = exe.ancestors().nth(3) {
+                candidates.push(root.to_path_buf());
+            }
+        }
+    }
+    candidates
+        .into_iter()
+        .find(|d| d.join("mcp-servers").is_dir() && d.join("Cargo.toml").is_file())
+        .ok_or_else(|| {
+            Error::InvalidInput(
+                "cannot find polyclaw's source tree (a folder with Cargo.toml and mcp-servers/); run this from a checkout or pass --source DIR".into(),
+            )
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

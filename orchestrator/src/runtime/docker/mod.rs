@@ -27,6 +27,7 @@ pub mod engine;
 pub mod labels;
 pub mod network;
 pub mod pool;
+pub mod python_base;
 pub mod rootfs;
 pub mod spec;
 

@@ -1,7 +1,7 @@
 //! The front door: the one MCP server that clients connect to. It answers lists from the
 //! catalog (plus polyclaw's own tools), routes calls, reads and prompts to the owning server,
 //! and turns every internal error into one JSON-RPC error or tool error whose message says
-//! what to do. One `FrontDoor` is made per client session; all share the [`Mesh`].
+//! what to do. One `FrontDoor` is made per client session; all share the [`Hub`].
 
 #![expect(
     deprecated,
@@ -33,12 +33,13 @@ use crate::config::Expose;
 use crate::error::Error;
 use crate::runtime::downstream::START_TIMEOUT;
 
-use super::{CallContext, LIST_WAIT, Mesh, own_tools};
+use super::own_tools;
+use crate::hub::{CallContext, Hub, LIST_WAIT};
 
 /// The MCP server handler of the front door.
 #[derive(Clone)]
 pub struct FrontDoor {
-    mesh: Arc<Mesh>,
+    hub: Arc<Hub>,
     session: Arc<Session>,
 }
 
@@ -46,13 +47,13 @@ pub struct FrontDoor {
 /// `per_client` servers stop.
 struct Session {
     id: u64,
-    mesh: std::sync::Weak<Mesh>,
+    hub: std::sync::Weak<Hub>,
 }
 
 impl Drop for Session {
     fn drop(&mut self) {
-        if let Some(mesh) = self.mesh.upgrade() {
-            mesh.close_session(self.id);
+        if let Some(hub) = self.hub.upgrade() {
+            hub.close_session(self.id);
         }
     }
 }
@@ -60,12 +61,12 @@ impl Drop for Session {
 impl FrontDoor {
     /// A handler for one client session.
     #[must_use]
-    pub fn new(mesh: Arc<Mesh>) -> Self {
+    pub fn new(hub: Arc<Hub>) -> Self {
         let session = Arc::new(Session {
-            id: mesh.open_session(),
-            mesh: Arc::downgrade(&mesh),
+            id: hub.open_session(),
+            hub: Arc::downgrade(&hub),
         });
-        Self { mesh, session }
+        Self { hub, session }
     }
 
     /// What a client needs to reach back: its peer, progress token, cancellation, its
@@ -84,7 +85,7 @@ impl FrontDoor {
     }
 
     async fn owner_peer(&self, server: &str) -> Result<Peer<RoleClient>, McpError> {
-        let ds = self.mesh.server(server).ok_or_else(|| {
+        let ds = self.hub.server(server).ok_or_else(|| {
             McpError::invalid_params(Error::UnknownServer(server.into()).to_string(), None)
         })?;
         ds.peer(START_TIMEOUT)
@@ -93,11 +94,11 @@ impl FrontDoor {
     }
 
     async fn resource_owner(&self, uri: &str) -> Result<String, McpError> {
-        if let Some(s) = self.mesh.catalog().resource_owner(uri) {
+        if let Some(s) = self.hub.catalog().resource_owner(uri) {
             return Ok(s.to_string());
         }
-        self.mesh.warm_up(LIST_WAIT).await;
-        self.mesh
+        self.hub.warm_up(LIST_WAIT).await;
+        self.hub
             .catalog()
             .resource_owner(uri)
             .map(str::to_string)
@@ -167,7 +168,7 @@ impl ServerHandler for FrontDoor {
     }
 
     async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
-        self.mesh.relay.add_front(context.peer);
+        self.hub.relay.add_front(context.peer);
     }
 
     fn accepted_subscription_filter(
@@ -178,9 +179,9 @@ impl ServerHandler for FrontDoor {
     }
 
     async fn listen(&self, context: SubscriptionContext) -> Result<(), McpError> {
-        let key = self.mesh.relay.add_listener(context.sink().clone());
+        let key = self.hub.relay.add_listener(context.sink().clone());
         context.cancelled().await;
-        self.mesh.relay.remove_listener(key);
+        self.hub.relay.remove_listener(key);
         Ok(())
     }
 
@@ -190,9 +191,9 @@ impl ServerHandler for FrontDoor {
         _context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, McpError> {
         let mut tools = own_tools::definitions();
-        if self.mesh.front.expose == Expose::All {
-            self.mesh.warm_up(LIST_WAIT).await;
-            tools.extend(self.mesh.catalog().tools.iter().cloned());
+        if self.hub.front.expose == Expose::All {
+            self.hub.warm_up(LIST_WAIT).await;
+            tools.extend(self.hub.catalog().tools.iter().cloned());
         }
         Ok(ListToolsResult::with_all_items(tools))
     }
@@ -203,7 +204,7 @@ impl ServerHandler for FrontDoor {
                 .into_iter()
                 .find(|t| t.name == name);
         }
-        self.mesh.catalog().tool(name).cloned()
+        self.hub.catalog().tool(name).cloned()
     }
 
     async fn call_tool(
@@ -215,7 +216,7 @@ impl ServerHandler for FrontDoor {
         let name = request.name.to_string();
         if own_tools::is_own(&name) {
             return own_tools::call(
-                &self.mesh,
+                &self.hub,
                 &name,
                 request.arguments.unwrap_or_default(),
                 &ctx,
@@ -225,7 +226,7 @@ impl ServerHandler for FrontDoor {
         }
         let retry = Some((request.input_responses, request.request_state));
         match self
-            .mesh
+            .hub
             .call_tool_response(&name, request.arguments, retry, &ctx)
             .await
         {
@@ -245,9 +246,9 @@ impl ServerHandler for FrontDoor {
         _request: Option<PaginatedRequestParams>,
         _context: RequestContext<RoleServer>,
     ) -> Result<ListPromptsResult, McpError> {
-        self.mesh.warm_up(LIST_WAIT).await;
+        self.hub.warm_up(LIST_WAIT).await;
         Ok(ListPromptsResult::with_all_items(
-            self.mesh.catalog().prompts.clone(),
+            self.hub.catalog().prompts.clone(),
         ))
     }
 
@@ -256,10 +257,10 @@ impl ServerHandler for FrontDoor {
         request: GetPromptRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<GetPromptResponse, McpError> {
-        let mut route = self.mesh.catalog().prompt_route(&request.name).cloned();
+        let mut route = self.hub.catalog().prompt_route(&request.name).cloned();
         if route.is_none() {
-            self.mesh.warm_up(LIST_WAIT).await;
-            route = self.mesh.catalog().prompt_route(&request.name).cloned();
+            self.hub.warm_up(LIST_WAIT).await;
+            route = self.hub.catalog().prompt_route(&request.name).cloned();
         }
         let Some(route) = route else {
             return Err(McpError::invalid_params(
@@ -276,7 +277,7 @@ impl ServerHandler for FrontDoor {
         params.request_state = request.request_state;
         let ask = ClientRequest::GetPromptRequest(GetPromptRequest::new(params));
         match self
-            .mesh
+            .hub
             .request(&route.server, ask, &self.call_context(&context))
             .await
         {
@@ -301,9 +302,9 @@ impl ServerHandler for FrontDoor {
         _request: Option<PaginatedRequestParams>,
         _context: RequestContext<RoleServer>,
     ) -> Result<ListResourcesResult, McpError> {
-        self.mesh.warm_up(LIST_WAIT).await;
+        self.hub.warm_up(LIST_WAIT).await;
         Ok(ListResourcesResult::with_all_items(
-            self.mesh.catalog().resources.clone(),
+            self.hub.catalog().resources.clone(),
         ))
     }
 
@@ -312,9 +313,9 @@ impl ServerHandler for FrontDoor {
         _request: Option<PaginatedRequestParams>,
         _context: RequestContext<RoleServer>,
     ) -> Result<ListResourceTemplatesResult, McpError> {
-        self.mesh.warm_up(LIST_WAIT).await;
+        self.hub.warm_up(LIST_WAIT).await;
         Ok(ListResourceTemplatesResult::with_all_items(
-            self.mesh.catalog().templates.clone(),
+            self.hub.catalog().templates.clone(),
         ))
     }
 
@@ -329,7 +330,7 @@ impl ServerHandler for FrontDoor {
         params.request_state = request.request_state;
         let ask = ClientRequest::ReadResourceRequest(ReadResourceRequest::new(params));
         match self
-            .mesh
+            .hub
             .request(&server, ask, &self.call_context(&context))
             .await
         {
@@ -379,7 +380,7 @@ impl ServerHandler for FrontDoor {
         forwarded.meta = None;
         let server = match &request.r#ref {
             Reference::Prompt(p) => {
-                let route = self.mesh.catalog().prompt_route(&p.name).cloned();
+                let route = self.hub.catalog().prompt_route(&p.name).cloned();
                 let Some(route) = route else {
                     return Ok(CompleteResult::default());
                 };
@@ -388,7 +389,7 @@ impl ServerHandler for FrontDoor {
                 }
                 route.server
             }
-            Reference::Resource(r) => match self.mesh.catalog().resource_owner(&r.uri) {
+            Reference::Resource(r) => match self.hub.catalog().resource_owner(&r.uri) {
                 Some(s) => s.to_string(),
                 None => return Ok(CompleteResult::default()),
             },
@@ -415,7 +416,7 @@ impl ServerHandler for FrontDoor {
         request: SetLevelRequestParams,
         _context: RequestContext<RoleServer>,
     ) -> Result<(), McpError> {
-        for ds in self.mesh.servers() {
+        for ds in self.hub.servers() {
             if let crate::runtime::Status::Ready {
                 peer, capabilities, ..
             } = ds.status()

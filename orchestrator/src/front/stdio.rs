@@ -21,8 +21,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::error::Error;
 
+use super::FrontDoor;
 use super::hot::HotPath;
-use super::{FrontDoor, Mesh};
+use crate::hub::Hub;
 
 /// The longest accepted request line.
 pub const MAX_LINE: usize = 16 * 1024 * 1024;
@@ -31,9 +32,9 @@ pub const MAX_LINE: usize = 16 * 1024 * 1024;
 ///
 /// # Errors
 /// [`Error::Io`] when the session cannot start (e.g. stdin is closed at once).
-pub async fn serve(mesh: Arc<Mesh>, shutdown: CancellationToken) -> Result<(), Error> {
+pub async fn serve(hub: Arc<Hub>, shutdown: CancellationToken) -> Result<(), Error> {
     let (input, output) = rmcp::transport::stdio_pipes();
-    serve_on(mesh, input, output, shutdown).await
+    serve_on(hub, input, output, shutdown).await
 }
 
 /// [`serve`] over any byte streams (tests use in-memory pipes).
@@ -41,7 +42,7 @@ pub async fn serve(mesh: Arc<Mesh>, shutdown: CancellationToken) -> Result<(), E
 /// # Errors
 /// See [`serve`].
 pub async fn serve_on<R, W>(
-    mesh: Arc<Mesh>,
+    hub: Arc<Hub>,
     input: R,
     output: W,
     shutdown: CancellationToken,
@@ -53,10 +54,11 @@ where
     let (rmcp_in, to_rmcp) = tokio::io::duplex(256 * 1024);
     let (from_rmcp, rmcp_out) = tokio::io::duplex(256 * 1024);
     let (out_tx, out_rx) = mpsc::channel::<String>(256);
-    let hot = HotPath::new(mesh.clone(), out_tx.clone());
+    let forward_raw = hub.front.forward_raw;
+    let hot = HotPath::new(hub.clone(), out_tx.clone());
     tokio::spawn(read_guarded(input, to_rmcp, out_tx, hot.clone()));
     let writer = tokio::spawn(write_merged(from_rmcp, out_rx, output));
-    let running = FrontDoor::new(mesh)
+    let running = FrontDoor::new(hub)
         .serve_with_ct((rmcp_in, rmcp_out), shutdown.child_token())
         .await
         .map_err(|e| Error::Io {
@@ -65,9 +67,10 @@ where
         })?;
     let peer = running.peer().clone();
     // 2026-07-28 calls carry per-request metadata the typed path passes on: not raw.
-    if peer
-        .peer_info()
-        .is_some_and(|i| i.protocol_version < ProtocolVersion::V_2026_07_28)
+    if forward_raw
+        && peer
+            .peer_info()
+            .is_some_and(|i| i.protocol_version < ProtocolVersion::V_2026_07_28)
     {
         hot.enable(peer);
         tracing::debug!("stdio hot path enabled: tools/call goes raw to process servers");

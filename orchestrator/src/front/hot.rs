@@ -11,26 +11,26 @@
 //! container and HTTP servers, 2026-07-28 clients, requests with fields beyond `name`,
 //! `arguments` and `_meta`) takes the typed path, as does every other method.
 //!
-//! What the typed path does for a call, the hot path does too: progress reaches the client
-//! under its own token (through the relay, in order); the server's requests during the call
-//! (sampling, elicitation, roots) are answered by asking the client; the server's timeout
-//! applies, and a call that times out or that the client cancels is cancelled at the server
-//! (`notifications/cancelled`); a server that dies fails its calls with the same error; an
-//! idle timer does not stop a server with a call in flight.
+//! The call itself runs under the hub's one call policy (`hub::call`, carried by
+//! `call::Raw`): progress, the server's requests during the call, timeout, cancellation and
+//! crashes behave exactly as on the typed path. This module only reads the client's line and
+//! writes the client's answer.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 
-use rmcp::model::{NumberOrString, ProgressToken, RequestId};
+use rmcp::model::{ProgressToken, RequestId};
 use rmcp::service::{Peer, RoleServer};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::{Mesh, connection_broke, own_tools, recv};
+use super::own_tools;
 use crate::error::Error;
-use crate::runtime::raw::{ID_PREFIX, RawLink, contains_bytes};
+use crate::hub::call::Raw;
+use crate::hub::{CallContext, Hub};
+use crate::runtime::raw::contains_bytes;
 
 #[derive(Deserialize)]
 struct Envelope<'a> {
@@ -75,7 +75,7 @@ struct Response<'a> {
 /// The stdio front's hot path. Enabled once the client has initialized in a protocol era
 /// whose `tools/call` needs no translation.
 pub struct HotPath {
-    mesh: Arc<Mesh>,
+    hub: Arc<Hub>,
     /// To the one writer of stdout.
     out: mpsc::Sender<String>,
     client: OnceLock<Peer<RoleServer>>,
@@ -109,9 +109,9 @@ impl Drop for InFlight<'_> {
 impl HotPath {
     /// A disabled hot path writing to `out`.
     #[must_use]
-    pub fn new(mesh: Arc<Mesh>, out: mpsc::Sender<String>) -> Arc<Self> {
+    pub fn new(hub: Arc<Hub>, out: mpsc::Sender<String>) -> Arc<Self> {
         Arc::new(Self {
-            mesh,
+            hub,
             out,
             client: OnceLock::new(),
             calls: Mutex::new(HashMap::new()),
@@ -176,10 +176,10 @@ impl HotPath {
         {
             return false;
         }
-        let Some(route) = self.mesh.catalog().tool_route(&params.name).cloned() else {
+        let Some(route) = self.hub.catalog().tool_route(&params.name).cloned() else {
             return false;
         };
-        let Some(ds) = self.mesh.server(&route.server) else {
+        let Some(ds) = self.hub.server(&route.server) else {
             return false;
         };
         if ds.spec.per_client {
@@ -202,73 +202,33 @@ impl HotPath {
             client_id: id.get().to_owned(),
             exposed: params.name.clone(),
             server: route.server.clone(),
-            tool: route.name.clone(),
-            arguments: params.arguments.map(|a| a.get().to_owned()),
-            client_token: params.meta.and_then(|m| m.progress_token),
         };
+        let ctx = CallContext {
+            client: Some(client.clone()),
+            client_token: params.meta.and_then(|m| m.progress_token),
+            cancel,
+            inline_meta: None,
+            session: None,
+        };
+        let raw = Raw::new(
+            &route.server,
+            link,
+            &route.name,
+            params.arguments.map(|a| a.get().to_owned()),
+            ctx.client_token.is_some(),
+        );
         let hot = self.clone();
-        let client = client.clone();
         tokio::spawn(async move {
             let _in_flight = InFlight { hot: &hot, key };
-            let _in_use = ds.begin_use();
-            let timeout = ds.spec.timeout;
-            if let Some(line) = hot.run(&call, &link, &client, timeout, &cancel).await {
-                let _ = hot.out.send(line).await;
-            }
+            let line = match hot.hub.carry(&ds, raw, &ctx).await {
+                Ok(line) => call.relay(&line),
+                // rmcp answers nothing to a cancelled request; neither does the raw route.
+                Err(Error::Cancelled { .. }) => return,
+                Err(e) => call.failed(&e),
+            };
+            let _ = hot.out.send(line).await;
         });
         true
-    }
-
-    /// Runs one call; returns the line for the client, or `None` when the client cancelled it.
-    async fn run(
-        &self,
-        call: &Call,
-        link: &RawLink,
-        client: &Peer<RoleServer>,
-        timeout: std::time::Duration,
-        cancel: &CancellationToken,
-    ) -> Option<String> {
-        let mut pending = link.begin();
-        let down_id = format!("{ID_PREFIX}{}", pending.number);
-        let mut guard = self
-            .mesh
-            .relay
-            .begin_call(&call.server, Some(client.clone()));
-        if call.client_token.is_some() {
-            let token = ProgressToken(NumberOrString::String(down_id.clone().into()));
-            guard.track_progress(token, call.client_token.clone());
-        }
-        let request = call.request_line(&down_id, call.client_token.is_some());
-        if !link.send(request).await {
-            return Some(call.failed(&connection_broke(&call.server)));
-        }
-        let mut up = guard.up.take();
-        let deadline = tokio::time::sleep(timeout);
-        tokio::pin!(deadline);
-        loop {
-            tokio::select! {
-                response = &mut pending.response => {
-                    return Some(match response {
-                        Ok(line) => call.relay(&line),
-                        Err(_) => call.failed(&connection_broke(&call.server)),
-                    });
-                }
-                Some(up_request) = recv(&mut up) => {
-                    crate::runtime::relay::answer(client, up_request).await;
-                }
-                () = &mut deadline => {
-                    let _ = link.send(cancel_line(&down_id, "the call timed out in polyclaw")).await;
-                    return Some(call.failed(&Error::Timeout {
-                        server: call.server.clone(),
-                        secs: timeout.as_secs_f64(),
-                    }));
-                }
-                () = cancel.cancelled() => {
-                    let _ = link.send(cancel_line(&down_id, "cancelled by the client")).await;
-                    return None;
-                }
-            }
-        }
     }
 }
 
@@ -278,35 +238,9 @@ struct Call {
     client_id: String,
     exposed: String,
     server: String,
-    /// The tool's name at the server.
-    tool: String,
-    arguments: Option<String>,
-    client_token: Option<ProgressToken>,
 }
 
 impl Call {
-    /// The request for the server, one line.
-    fn request_line(&self, down_id: &str, with_token: bool) -> Vec<u8> {
-        let name = serde_json::to_string(&self.tool).unwrap_or_else(|_| "\"\"".into());
-        let mut line =
-            String::with_capacity(96 + name.len() + self.arguments.as_ref().map_or(0, String::len));
-        line.push_str(r#"{"jsonrpc":"2.0","id":""#);
-        line.push_str(down_id);
-        line.push_str(r#"","method":"tools/call","params":{"name":"#);
-        line.push_str(&name);
-        if let Some(arguments) = &self.arguments {
-            line.push_str(r#","arguments":"#);
-            line.push_str(arguments);
-        }
-        if with_token {
-            line.push_str(r#","_meta":{"progressToken":""#);
-            line.push_str(down_id);
-            line.push_str(r#""}"#);
-        }
-        line.push_str("}}\n");
-        line.into_bytes()
-    }
-
     /// The server's response with the client's id.
     fn relay(&self, line: &[u8]) -> String {
         let (key, body) = match serde_json::from_slice::<Response<'_>>(line) {
@@ -347,18 +281,6 @@ impl Call {
     }
 }
 
-fn cancel_line(down_id: &str, reason: &str) -> Vec<u8> {
-    let mut line = serde_json::json!({
-        "jsonrpc": "2.0",
-        "method": "notifications/cancelled",
-        "params": {"requestId": down_id, "reason": reason}
-    })
-    .to_string()
-    .into_bytes();
-    line.push(b'\n');
-    line
-}
-
 /// A request id as a map key (its JSON text, normalised).
 fn id_key(id: &RequestId) -> String {
     serde_json::to_string(id).unwrap_or_default()
@@ -366,39 +288,20 @@ fn id_key(id: &RequestId) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::{Call, cancel_line};
+    use super::Call;
     use serde_json::Value;
 
-    fn call(arguments: Option<&str>) -> Call {
+    fn call() -> Call {
         Call {
             client_id: "\"abc\"".into(),
             exposed: "echo__echo".into(),
             server: "echo".into(),
-            tool: "ec\"ho".into(),
-            arguments: arguments.map(str::to_owned),
-            client_token: None,
         }
     }
 
     #[test]
-    fn the_request_carries_our_id_the_servers_name_and_raw_arguments() -> anyhow::Result<()> {
-        let line = call(Some(r#"{"text": "hi", "n": [1,2]}"#)).request_line("pc:7", true);
-        assert!(line.ends_with(b"\n"));
-        let v: Value = serde_json::from_slice(&line)?;
-        assert_eq!(v["id"], "pc:7");
-        assert_eq!(v["method"], "tools/call");
-        assert_eq!(v["params"]["name"], "ec\"ho");
-        assert_eq!(v["params"]["arguments"]["n"][1], 2);
-        assert_eq!(v["params"]["_meta"]["progressToken"], "pc:7");
-        let bare: Value = serde_json::from_slice(&call(None).request_line("pc:8", false))?;
-        assert!(bare["params"].get("arguments").is_none());
-        assert!(bare["params"].get("_meta").is_none());
-        Ok(())
-    }
-
-    #[test]
     fn the_response_gets_the_clients_id_back() -> anyhow::Result<()> {
-        let c = call(None);
+        let c = call();
         let ok: Value = serde_json::from_str(
             &c.relay(br#"{"jsonrpc":"2.0","id":"pc:7","result":{"content":[],"isError":false}}"#),
         )?;
@@ -415,8 +318,6 @@ mod tests {
                 .as_str()
                 .is_some_and(|t| t.contains("echo"))
         );
-        let cancel: Value = serde_json::from_slice(&cancel_line("pc:7", "why"))?;
-        assert_eq!(cancel["params"]["requestId"], "pc:7");
         Ok(())
     }
 }

@@ -18,7 +18,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::error::Error;
 
-use super::{FrontDoor, Mesh};
+use super::FrontDoor;
+use crate::hub::Hub;
 
 /// The path of the MCP endpoint.
 pub const MCP_PATH: &str = "/mcp";
@@ -40,7 +41,7 @@ pub async fn bind(addr: SocketAddr) -> Result<TcpListener, Error> {
 /// # Errors
 /// [`Error::Io`] if the server fails.
 pub async fn serve(
-    mesh: Arc<Mesh>,
+    hub: Arc<Hub>,
     listener: TcpListener,
     token: Option<String>,
     shutdown: CancellationToken,
@@ -49,7 +50,7 @@ pub async fn serve(
         context: "cannot read the listener's address".into(),
         source,
     })?;
-    let app = router(mesh, local, token, shutdown.clone());
+    let app = router(hub, local, token, shutdown.clone());
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown.cancelled_owned())
         .await
@@ -61,12 +62,12 @@ pub async fn serve(
 
 /// The axum app: `/mcp` (MCP) and `/healthz`.
 pub fn router(
-    mesh: Arc<Mesh>,
+    hub: Arc<Hub>,
     local: SocketAddr,
     token: Option<String>,
     shutdown: CancellationToken,
 ) -> Router {
-    let front = mesh.front.clone();
+    let front = hub.front.clone();
     let mut hosts: Vec<String> = vec![
         "localhost".into(),
         "127.0.0.1".into(),
@@ -92,7 +93,7 @@ pub fn router(
         .enforce_origin_validation()
         .with_max_request_body_bytes(front.max_request_bytes)
         .with_cancellation_token(shutdown.child_token());
-    let factory_mesh = mesh.clone();
+    let factory_mesh = hub.clone();
     let service = StreamableHttpService::new(
         move || Ok(FrontDoor::new(factory_mesh.clone())),
         Arc::new(LocalSessionManager::default()),

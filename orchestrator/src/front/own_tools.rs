@@ -14,7 +14,7 @@ use crate::error::{ConfigIssue, Error};
 use crate::registry::names::{OWN_SERVER, qualify};
 use crate::runtime::Status;
 
-use super::{CallContext, Mesh};
+use crate::hub::{CallContext, Hub};
 
 /// Names of the own tools (without prefix).
 pub const LIST_SERVERS: &str = "list_servers";
@@ -204,7 +204,7 @@ fn str_arg<'a>(args: &'a JsonObject, key: &str) -> Result<&'a str, McpError> {
 /// # Errors
 /// Invalid params when the arguments do not fit the tool's schema.
 pub async fn call(
-    mesh: &Arc<Mesh>,
+    hub: &Arc<Hub>,
     exposed: &str,
     args: JsonObject,
     ctx: &CallContext,
@@ -214,7 +214,7 @@ pub async fn call(
         .next()
         .unwrap_or_default();
     match name {
-        LIST_SERVERS => Ok(structured(json!({"servers": list_servers(mesh)}))),
+        LIST_SERVERS => Ok(structured(json!({"servers": list_servers(hub)}))),
         FIND_TOOLS => {
             let query = str_arg(&args, "query")?;
             let limit = match args.get("limit") {
@@ -224,8 +224,8 @@ pub async fn call(
                     .filter(|n| (1..=100).contains(n))
                     .ok_or_else(|| bad_args("`limit` must be an integer from 1 to 100"))?,
             };
-            mesh.warm_up(super::LIST_WAIT).await;
-            let catalog = mesh.catalog();
+            hub.warm_up(crate::hub::LIST_WAIT).await;
+            let catalog = hub.catalog();
             let mut hits: Vec<Value> = catalog
                 .search(query, usize::try_from(limit).unwrap_or(10))
                 .into_iter()
@@ -270,7 +270,7 @@ pub async fn call(
                 Some(Value::Object(o)) => Some(o.clone()),
                 Some(_) => return Err(bad_args("`arguments` must be an object")),
             };
-            match mesh.call_tool(target, arguments, ctx).await {
+            match hub.call_tool(target, arguments, ctx).await {
                 Ok(r) => Ok(r),
                 Err(Error::UnknownTool(t)) => Err(bad_args(Error::UnknownTool(t).to_string())),
                 Err(e) => Ok(CallToolResult::error(vec![Content::text(e.to_string())])),
@@ -292,15 +292,15 @@ pub async fn call(
                     list.join("\n")
                 ))]));
             };
-            match mesh.add_server(spec).await {
+            match hub.add_server(spec).await {
                 Ok(ds) => {
-                    mesh.rebuild();
-                    let tools: Vec<String> = mesh
+                    hub.rebuild();
+                    let tools: Vec<String> = hub
                         .catalog()
                         .tools
                         .iter()
                         .filter(|t| {
-                            mesh.catalog()
+                            hub.catalog()
                                 .tool_route(&t.name)
                                 .is_some_and(|r| r.server == ds.spec.name)
                         })
@@ -318,9 +318,9 @@ pub async fn call(
         }
         REMOVE_SERVER => {
             let name = str_arg(&args, "name")?;
-            let state = crate::plans::store::state_dir(&mesh.plans);
+            let state = hub.plans.state_dir();
             // A generated server goes for good: registration, container, image.
-            match crate::generate::remove::remove(&state, name, Some(mesh)).await {
+            match crate::generate::remove::remove(&state, name, Some(hub)).await {
                 Ok(Some(removal)) => {
                     return Ok(structured(json!({
                         "removed": name,
@@ -337,7 +337,7 @@ pub async fn call(
                     ))]));
                 }
             }
-            match mesh.remove_server(name).await {
+            match hub.remove_server(name).await {
                 Ok(()) => Ok(structured(json!({"removed": name}))),
                 Err(e) => Ok(CallToolResult::error(vec![Content::text(e.to_string())])),
             }
@@ -348,10 +348,10 @@ pub async fn call(
                 .get("spec")
                 .cloned()
                 .ok_or_else(|| bad_args("`spec` is required: the server's spec (an object)"))?;
-            Ok(crate::generate::mcp::create_server(mesh, template, spec, ctx).await)
+            Ok(crate::front::generate_tools::create_server(hub, template, spec, ctx).await)
         }
-        PLAN => Ok(crate::plans::mcp::plan(mesh, str_arg(&args, "goal")?, ctx).await),
-        ACHIEVE => Ok(crate::plans::mcp::achieve(mesh, str_arg(&args, "goal")?, ctx).await),
+        PLAN => Ok(crate::front::plan_tools::plan(hub, str_arg(&args, "goal")?, ctx).await),
+        ACHIEVE => Ok(crate::front::plan_tools::achieve(hub, str_arg(&args, "goal")?, ctx).await),
         RUN_PLAN => {
             let plan = args.get("plan").cloned().ok_or_else(|| {
                 bad_args("`plan` is required: a plan object (see `polyclaw plan schema`)")
@@ -364,7 +364,7 @@ pub async fn call(
                 .unwrap_or_default(),
                 other => other,
             };
-            Ok(crate::plans::mcp::run_plan(mesh, plan, ctx).await)
+            Ok(crate::front::plan_tools::run_plan(hub, plan, ctx).await)
         }
         _ => Err(McpError::invalid_params(
             format!("unknown tool `{exposed}`; call tools/list to see what exists"),
@@ -375,9 +375,9 @@ pub async fn call(
 
 /// The registry as JSON, without secrets (no env values, no header values).
 #[must_use]
-pub fn list_servers(mesh: &Mesh) -> Vec<Value> {
-    let catalog = mesh.catalog();
-    mesh.servers()
+pub fn list_servers(hub: &Hub) -> Vec<Value> {
+    let catalog = hub.catalog();
+    hub.servers()
         .iter()
         .map(|ds| {
             let status = ds.status();

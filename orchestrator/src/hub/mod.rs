@@ -1,26 +1,28 @@
-//! The mesh: the registry of running downstream servers behind one front door.
+//! The hub: the live registry of downstream servers and the one call policy every route uses.
 //!
-//! [`Mesh`] holds every [`Downstream`], the current [`Catalog`] (rebuilt whenever a server's
-//! lists change, then announced to clients), and the [`Relay`]. `front` is the MCP server
-//! clients talk to; `own_tools` are polyclaw's own `polyclaw__*` tools; `http` and `stdio`
-//! are the two transports of the front door.
+//! [`Hub`] holds every [`Downstream`] (configured and generated), the current [`Catalog`]
+//! (rebuilt whenever a server's lists change, then announced to clients), the private
+//! instances of `per_client` servers, and the [`Relay`]. `call` is the call policy: timeout,
+//! cancellation, progress, the server's requests during a call and crash handling, the same
+//! for typed (rmcp) and raw (JSON line) calls. `registrations` are the generated servers kept
+//! in the state folder, loaded at start and watched. `author` asks a model for text.
+//!
+//! Never here: anything of the front doors (`front/`), plans or generation. They call the
+//! hub; the hub does not know them.
 
-pub mod front;
-pub mod hot;
-pub mod http;
-pub mod own_tools;
-pub mod stdio;
+pub mod author;
+pub mod call;
+pub mod registrations;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use rmcp::model::{
-    CallToolRequest, CallToolRequestParams, CallToolResponse, CallToolResult,
-    CancelledNotificationParam, ClientRequest, JsonObject, ProgressToken, RequestMetaObject,
-    ServerResult,
+    CallToolRequest, CallToolRequestParams, CallToolResponse, CallToolResult, ClientRequest,
+    JsonObject, ProgressToken, RequestMetaObject, ServerResult,
 };
-use rmcp::service::{Peer, PeerRequestOptions, RoleServer, ServiceError};
+use rmcp::service::{Peer, RoleServer};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -32,8 +34,6 @@ use crate::registry::catalog::Entry;
 use crate::registry::{Catalog, Route};
 use crate::runtime::relay::Changed;
 use crate::runtime::{Downstream, Event, ListKind, Relay, Status};
-
-pub use front::FrontDoor;
 
 /// Who a request to a downstream server is made for, and how to reach back to them.
 #[derive(Debug, Default, Clone)]
@@ -47,7 +47,7 @@ pub struct CallContext {
     /// For 2026-07-28 clients: their request `_meta` (protocol version, capabilities, log
     /// level), sent on to servers that speak that era so they see the real client.
     pub inline_meta: Option<RequestMetaObject>,
-    /// The client's session (see [`Mesh::open_session`]): `per_client` servers run one
+    /// The client's session (see [`Hub::open_session`]): `per_client` servers run one
     /// instance per session. `None` (polyclaw's own calls, 2026-07-28 clients, which have no
     /// session): the shared instance.
     pub session: Option<u64>,
@@ -57,7 +57,7 @@ pub struct CallContext {
 pub const LIST_WAIT: Duration = Duration::from_secs(20);
 
 /// The registry of running servers and the merged view over them.
-pub struct Mesh {
+pub struct Hub {
     servers: RwLock<BTreeMap<String, Arc<Downstream>>>,
     catalog: RwLock<Arc<Catalog>>,
     /// Routes from downstream servers back to clients.
@@ -82,9 +82,9 @@ pub struct Mesh {
     pub config_servers: Vec<String>,
 }
 
-impl std::fmt::Debug for Mesh {
+impl std::fmt::Debug for Hub {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Mesh").finish_non_exhaustive()
+        f.debug_struct("Hub").finish_non_exhaustive()
     }
 }
 
@@ -94,7 +94,7 @@ fn read<T: Clone>(l: &RwLock<T>) -> T {
         .clone()
 }
 
-impl Mesh {
+impl Hub {
     /// Builds the mesh from a configuration plus the generated servers registered in the
     /// state folder, starts `start = "boot"` servers and watches the registrations. Must be
     /// called inside a tokio runtime. `root` cancels everything at shutdown.
@@ -102,9 +102,9 @@ impl Mesh {
     pub fn start(config: &Config, root: CancellationToken) -> Arc<Self> {
         let (tx, rx) = mpsc::unbounded_channel();
         let relay = Arc::new(Relay::default());
-        let state = crate::plans::store::state_dir(&config.plans);
+        let state = config.plans.state_dir();
         let mut specs = config.servers.clone();
-        for generated in crate::generate::store::load_specs(&state) {
+        for generated in registrations::load_specs(&state) {
             if specs.iter().any(|s| s.name == generated.name) {
                 tracing::warn!(server = %generated.name, "a generated server has the name of a configured one; the configured one is used (`polyclaw servers remove` removes the generated one)");
             } else {
@@ -118,7 +118,7 @@ impl Mesh {
                 (spec.name.clone(), ds)
             })
             .collect();
-        let mesh = Arc::new(Self {
+        let hub = Arc::new(Self {
             servers: RwLock::new(servers),
             catalog: RwLock::new(Arc::default()),
             relay,
@@ -130,30 +130,30 @@ impl Mesh {
             instances: std::sync::Mutex::default(),
             next_session: std::sync::atomic::AtomicU64::new(1),
             pins: crate::registry::pins::Pins::new(
-                Some(pins_path(&config.plans)),
+                Some(config.plans.pins_path()),
                 config.security.tool_drift,
             ),
             generate: config.generate.clone(),
             config_servers: config.servers.iter().map(|s| s.name.clone()).collect(),
         });
-        tokio::spawn(event_loop(Arc::downgrade(&mesh), rx));
-        let known = crate::generate::store::names(&state);
-        tokio::spawn(crate::generate::store::watch(
-            Arc::downgrade(&mesh),
+        tokio::spawn(event_loop(Arc::downgrade(&hub), rx));
+        let known = registrations::names(&state);
+        tokio::spawn(registrations::watch(
+            Arc::downgrade(&hub),
             state,
             known,
-            mesh.root.child_token(),
+            hub.root.child_token(),
         ));
-        for ds in mesh.servers() {
+        for ds in hub.servers() {
             ds.prewarm();
             if ds.spec.start == StartPolicy::Boot {
                 ds.ensure_started();
             }
         }
-        mesh
+        hub
     }
 
-    /// A new client session id; call [`Mesh::close_session`] when the session ends.
+    /// A new client session id; call [`Hub::close_session`] when the session ends.
     pub fn open_session(&self) -> u64 {
         self.next_session
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
@@ -325,7 +325,7 @@ impl Mesh {
     /// are answered by asking the client from this task.
     ///
     /// # Errors
-    /// See [`Mesh::call_tool`].
+    /// See [`Hub::call_tool`].
     pub async fn call_tool_response(
         &self,
         exposed: &str,
@@ -369,52 +369,10 @@ impl Mesh {
             .server(server)
             .ok_or_else(|| Error::UnknownServer(server.to_string()))?;
         let ds = self.instance_for(ds, ctx);
-        let _in_use = ds.begin_use();
         let peer = ds.peer(crate::runtime::downstream::START_TIMEOUT).await?;
-        let mut guard = self.relay.begin_call(server, ctx.client.clone());
-        let timeout = ds.spec.timeout;
-        let mut options = PeerRequestOptions::no_options();
-        options.timeout = Some(timeout);
-        if let Some(meta) = &ctx.inline_meta
-            && ds.speaks_inline_era()
-        {
-            options.meta = Some(meta.clone());
-        }
-        let handle = peer
-            .send_request_with_option(request, options)
+        let meta = ctx.inline_meta.clone().filter(|_| ds.speaks_inline_era());
+        self.carry(&ds, call::Typed::new(server, peer, request, meta), ctx)
             .await
-            .map_err(|e| downstream_error(server, e))?;
-        guard.track_progress(handle.progress_token.clone(), ctx.client_token.clone());
-        let request_id = handle.id.clone();
-        let response = handle.await_response();
-        tokio::pin!(response);
-        let mut up = guard.up.take();
-        let result = loop {
-            tokio::select! {
-                r = &mut response => break r,
-                Some(up_request) = recv(&mut up) => {
-                    // Answered here, in the client's request task, so HTTP clients get the
-                    // request on the stream of their own call.
-                    if let Some(client) = &ctx.client {
-                        crate::runtime::relay::answer(client, up_request).await;
-                    }
-                }
-                () = ctx.cancel.cancelled() => {
-                    let note = CancelledNotificationParam::new(Some(request_id), Some("cancelled by the client".into()));
-                    let _ = peer.notify_cancelled(note).await;
-                    return Err(Error::Downstream { server: server.to_string(), message: "the request was cancelled by the client".into() });
-                }
-            }
-        };
-        drop(guard);
-        match result {
-            Ok(r) => Ok(r),
-            Err(ServiceError::Timeout { .. }) => Err(Error::Timeout {
-                server: server.to_string(),
-                secs: timeout.as_secs_f64(),
-            }),
-            Err(e) => Err(downstream_error(server, e)),
-        }
     }
 
     /// Adds a server at runtime, starts it and waits (bounded) until it is up; clients are
@@ -486,73 +444,33 @@ impl Mesh {
     }
 }
 
-/// Where the tool pins of drift detection are kept.
-#[must_use]
-pub fn pins_path(plans: &PlansConfig) -> std::path::PathBuf {
-    crate::plans::store::state_dir(plans).join("tool-pins.json")
-}
-
-/// The next up-request, or never when the call has no client.
-pub(crate) async fn recv(
-    up: &mut Option<mpsc::Receiver<crate::runtime::relay::UpRequest>>,
-) -> Option<crate::runtime::relay::UpRequest> {
-    match up {
-        Some(rx) => rx.recv().await,
-        None => std::future::pending().await,
-    }
-}
-
-/// A call's connection to its server ended before the answer.
-pub(crate) fn connection_broke(server: &str) -> Error {
-    Error::Unavailable {
-        server: server.to_string(),
-        reason:
-            "the connection to it broke during the call (it may have crashed); polyclaw restarts it"
-                .into(),
-    }
-}
-
-fn downstream_error(server: &str, e: ServiceError) -> Error {
-    match e {
-        ServiceError::McpError(error) => Error::Remote {
-            server: server.to_string(),
-            error,
-        },
-        ServiceError::TransportClosed | ServiceError::TransportSend(_) => connection_broke(server),
-        other => Error::Downstream {
-            server: server.to_string(),
-            message: other.to_string(),
-        },
-    }
-}
-
 /// Rebuilds the catalog and tells clients whenever a server's lists change. Changes are
 /// judged against what clients were last told, so a rebuild made elsewhere (e.g. by
 /// `add_server`) never hides a change from them.
-async fn event_loop(mesh: std::sync::Weak<Mesh>, mut rx: mpsc::UnboundedReceiver<Event>) {
+async fn event_loop(hub: std::sync::Weak<Hub>, mut rx: mpsc::UnboundedReceiver<Event>) {
     let mut announced: Option<Arc<Catalog>> = None;
     while let Some(event) = rx.recv().await {
-        let Some(mesh) = mesh.upgrade() else { break };
+        let Some(hub) = hub.upgrade() else { break };
         let Event::ListsChanged { mut kinds, .. } = event;
         // Coalesce a burst of changes into one rebuild and one round of notifications.
         while let Ok(Event::ListsChanged { kinds: more, .. }) = rx.try_recv() {
             kinds.extend(more);
         }
-        mesh.rebuild();
-        let after = mesh.catalog();
+        hub.rebuild();
+        let after = hub.catalog();
         let before = announced.replace(after.clone()).unwrap_or_default();
         let tools_changed = kinds.contains(&ListKind::Tools) && before.tools != after.tools;
         let prompts_changed = kinds.contains(&ListKind::Prompts) && before.prompts != after.prompts;
         let resources_changed = kinds.contains(&ListKind::Resources)
             && (before.resources != after.resources || before.templates != after.templates);
         if tools_changed {
-            mesh.relay.broadcast_list_changed(Changed::Tools).await;
+            hub.relay.broadcast_list_changed(Changed::Tools).await;
         }
         if prompts_changed {
-            mesh.relay.broadcast_list_changed(Changed::Prompts).await;
+            hub.relay.broadcast_list_changed(Changed::Prompts).await;
         }
         if resources_changed {
-            mesh.relay.broadcast_list_changed(Changed::Resources).await;
+            hub.relay.broadcast_list_changed(Changed::Resources).await;
         }
     }
 }

@@ -13,11 +13,11 @@ use serde_json::{Value, json};
 
 use crate::error::Error;
 use crate::generate::catalog;
-use crate::mesh::{CallContext, Mesh};
+use crate::hub::{CallContext, Hub};
 
-use super::author::Author;
-use super::executor::{self, Replanning, StepEvent};
-use super::{propose, store};
+use crate::hub::author::Author;
+use crate::plans::executor::{self, Replanning, StepEvent};
+use crate::plans::{propose, store};
 
 fn structured(summary: String, v: Value, is_error: bool) -> CallToolResult {
     let mut r = if is_error {
@@ -33,18 +33,18 @@ fn failure(message: String) -> CallToolResult {
     CallToolResult::error(vec![ContentBlock::text(message)])
 }
 
-fn author_for(mesh: &Mesh, ctx: &CallContext) -> Option<Author> {
-    Author::choose(ctx.client.as_ref(), mesh.llm.as_ref())
+fn author_for(hub: &Hub, ctx: &CallContext) -> Option<Author> {
+    Author::choose(ctx.client.as_ref(), hub.llm.as_ref())
 }
 
 const NO_AUTHOR: &str = "no model is available to write a plan: the client does not offer MCP sampling and no [llm] endpoint is configured in polyclaw.toml. Write the plan yourself (see `polyclaw plan schema`) and call polyclaw__run_plan.";
 
 /// `polyclaw__plan {goal}`
-pub async fn plan(mesh: &Arc<Mesh>, goal: &str, ctx: &CallContext) -> CallToolResult {
-    let Some(author) = author_for(mesh, ctx) else {
+pub async fn plan(hub: &Arc<Hub>, goal: &str, ctx: &CallContext) -> CallToolResult {
+    let Some(author) = author_for(hub, ctx) else {
         return failure(NO_AUTHOR.into());
     };
-    match propose::make_plan(mesh, &author, goal, mesh.plans.max_proposals).await {
+    match propose::make_plan(hub, &author, goal, hub.plans.max_proposals).await {
         Ok((v, attempts)) => {
             let summary = format!(
                 "a valid plan with {} step(s) (written by {} in {} round(s)); run it with polyclaw__run_plan",
@@ -63,7 +63,7 @@ pub async fn plan(mesh: &Arc<Mesh>, goal: &str, ctx: &CallContext) -> CallToolRe
 }
 
 /// `polyclaw__run_plan {plan}`
-pub async fn run_plan(mesh: &Arc<Mesh>, plan: Value, ctx: &CallContext) -> CallToolResult {
+pub async fn run_plan(hub: &Arc<Hub>, plan: Value, ctx: &CallContext) -> CallToolResult {
     let plan: Plan = match serde_json::from_value(plan) {
         Ok(p) => p,
         Err(e) => {
@@ -72,9 +72,9 @@ pub async fn run_plan(mesh: &Arc<Mesh>, plan: Value, ctx: &CallContext) -> CallT
             ));
         }
     };
-    match propose::check(mesh, &plan).await {
-        Ok(v) => match fill_gaps(mesh, v, ctx).await {
-            Ok(v) => run_validated(mesh, &v, ctx).await,
+    match propose::check(hub, &plan).await {
+        Ok(v) => match fill_gaps(hub, v, ctx).await {
+            Ok(v) => run_validated(hub, &v, ctx).await,
             Err(report) => report,
         },
         Err(issues) => {
@@ -89,16 +89,16 @@ pub async fn run_plan(mesh: &Arc<Mesh>, plan: Value, ctx: &CallContext) -> CallT
 }
 
 /// `polyclaw__achieve {goal}`
-pub async fn achieve(mesh: &Arc<Mesh>, goal: &str, ctx: &CallContext) -> CallToolResult {
-    let Some(author) = author_for(mesh, ctx) else {
+pub async fn achieve(hub: &Arc<Hub>, goal: &str, ctx: &CallContext) -> CallToolResult {
+    let Some(author) = author_for(hub, ctx) else {
         return failure(NO_AUTHOR.into());
     };
-    let v = match propose::make_plan(mesh, &author, goal, mesh.plans.max_proposals).await {
+    let v = match propose::make_plan(hub, &author, goal, hub.plans.max_proposals).await {
         Ok((v, _)) => v,
         Err(e) => return failure(e.to_string()),
     };
-    match fill_gaps(mesh, v, ctx).await {
-        Ok(v) => run_validated(mesh, &v, ctx).await,
+    match fill_gaps(hub, v, ctx).await {
+        Ok(v) => run_validated(hub, &v, ctx).await,
         Err(report) => report,
     }
 }
@@ -106,15 +106,15 @@ pub async fn achieve(mesh: &Arc<Mesh>, goal: &str, ctx: &CallContext) -> CallToo
 /// Fills a validated plan's gaps (catalog, else generation with approval, else a report) and
 /// validates it again. `Err` is the report to return when gaps remain.
 async fn fill_gaps(
-    mesh: &Arc<Mesh>,
+    hub: &Arc<Hub>,
     v: Validated,
     ctx: &CallContext,
 ) -> Result<Validated, CallToolResult> {
     if v.gaps.is_empty() {
         return Ok(v);
     }
-    let author = author_for(mesh, ctx);
-    let outcomes = catalog::fill_gaps(mesh, &v.gaps, author.as_ref()).await;
+    let author = author_for(hub, ctx);
+    let outcomes = catalog::fill_gaps(hub, &v.gaps, author.as_ref()).await;
     let mut v = v;
     if outcomes
         .iter()
@@ -128,7 +128,7 @@ async fn fill_gaps(
                 step.capability = Some(gap.capability.clone());
             }
         }
-        match propose::check(mesh, &plan).await {
+        match propose::check(hub, &plan).await {
             Ok(again) => v = again,
             Err(issues) => {
                 let list: Vec<String> = issues.iter().map(ToString::to_string).collect();
@@ -161,7 +161,7 @@ async fn fill_gaps(
     ))
 }
 
-async fn run_validated(mesh: &Arc<Mesh>, v: &Validated, ctx: &CallContext) -> CallToolResult {
+async fn run_validated(hub: &Arc<Hub>, v: &Validated, ctx: &CallContext) -> CallToolResult {
     if !v.gaps.is_empty() {
         return structured(
             "the plan has unresolved capabilities (gaps); nothing ran".into(),
@@ -170,8 +170,8 @@ async fn run_validated(mesh: &Arc<Mesh>, v: &Validated, ctx: &CallContext) -> Ca
         );
     }
     let replanning = Replanning {
-        author: author_for(mesh, ctx),
-        max_replans: mesh.plans.max_replans,
+        author: author_for(hub, ctx),
+        max_replans: hub.plans.max_replans,
         goal: v.plan.goal.clone(),
     };
     // Progress notifications leave in order through one forwarder.
@@ -195,7 +195,7 @@ async fn run_validated(mesh: &Arc<Mesh>, v: &Validated, ctx: &CallContext) -> Ca
         client_token: None,
         ..ctx.clone()
     };
-    let outcome = executor::execute(mesh, v, &step_ctx, &replanning, &on_event).await;
+    let outcome = executor::execute(hub, v, &step_ctx, &replanning, &on_event).await;
     drop(on_event);
     if let Some(f) = forwarder {
         let _ = f.await;
@@ -205,8 +205,7 @@ async fn run_validated(mesh: &Arc<Mesh>, v: &Validated, ctx: &CallContext) -> Ca
         Err(e) => return failure(e.to_string()),
     };
     let record = store::RunRecord::new(v.plan.goal.clone(), &outcome);
-    let kept =
-        store::save(&store::state_dir(&mesh.plans), &record).map_err(|e: Error| e.to_string());
+    let kept = store::save(&hub.plans.state_dir(), &record).map_err(|e: Error| e.to_string());
     let ok = outcome.report.status == RunStatus::Succeeded;
     let counts = outcome
         .report

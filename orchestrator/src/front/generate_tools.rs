@@ -7,31 +7,20 @@ use std::sync::Arc;
 use rmcp::model::{CallToolResult, ContentBlock, ProgressNotificationParam};
 use serde_json::{Value, json};
 
-use crate::mesh::{CallContext, Mesh};
+use crate::hub::{CallContext, Hub};
 
-use super::pipeline::{Context, Request, generate};
-use super::{Stage, StageEvent};
-
-/// The pipeline's context for a running mesh.
-#[must_use]
-pub fn context(mesh: &Arc<Mesh>) -> Context {
-    Context {
-        config: mesh.generate.clone(),
-        state_dir: crate::plans::store::state_dir(&mesh.plans),
-        taken: Vec::new(),
-        mesh: Some(Arc::clone(mesh)),
-    }
-}
+use crate::generate::pipeline::{Context, Request, generate};
+use crate::generate::{Stage, StageEvent};
 
 /// Runs the pipeline for a tool call; failures are error results naming the stage.
 pub async fn create_server(
-    mesh: &Arc<Mesh>,
+    hub: &Arc<Hub>,
     template: &str,
     spec: Value,
     ctx: &CallContext,
 ) -> CallToolResult {
     let spec = match spec {
-        Value::String(text) => match super::spec::parse_text(&text) {
+        Value::String(text) => match crate::generate::spec::parse_text(&text) {
             Ok(v) => v,
             Err(e) => return CallToolResult::error(vec![ContentBlock::text(e)]),
         },
@@ -59,7 +48,7 @@ pub async fn create_server(
         template: template.to_string(),
         spec,
     };
-    let outcome = generate(&context(mesh), request, &progress).await;
+    let outcome = generate(&Context::of(hub), request, &progress).await;
     drop(progress);
     if let Some(f) = forwarder {
         let _ = f.await;

@@ -22,7 +22,7 @@ use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
 use serde_json::{Map, Value};
 
-use super::import::{json_error, strip_jsonc};
+use super::jsonc::{json_error, strip_jsonc};
 use crate::error::Error;
 
 /// The name polyclaw's entry gets in a client's server list.
@@ -1260,7 +1260,7 @@ mod tests {
         write_into(&path, Client::ClaudeCode, &snippet.json).expect("writes");
         let text = std::fs::read_to_string(&path).expect("readable");
         let (config, warnings) =
-            super::super::import::import_mcp_servers(&path, &text).expect("imports");
+            crate::clients::import::import_mcp_servers(&path, &text).expect("imports");
         assert_eq!(config.servers.keys().collect::<Vec<_>>(), ["time"]);
         assert!(has(&warnings, "skipped server `polyclaw`"));
     }

@@ -1,0 +1,347 @@
+//! The call policy: what happens to every request polyclaw sends a downstream server, on
+//! every route.
+//!
+//! A call is carried either **typed** (rmcp's client: a [`ClientRequest`] in, a
+//! [`ServerResult`] out) or **raw** (one JSON line written to a stdio server's stdin, its
+//! response line taken off the stdout tap; see `runtime::raw`). The two differ only in how
+//! the bytes travel — a [`Carrier`] — never in what happens around them, which is
+//! [`Hub::carry`]:
+//!
+//! - the server is marked in use for the call (its idle timer never stops it mid-call);
+//! - the call is registered with the relay, so the server's progress reaches the client
+//!   under the client's own token, and the server's requests during the call (sampling,
+//!   elicitation, roots) are answered by asking the client, from the call's own task;
+//! - the server's `timeout` bounds the call; when it passes, or when the client cancels, the
+//!   server is told with `notifications/cancelled` and the call ends
+//!   ([`Error::Timeout`], [`Error::Cancelled`]);
+//! - a connection that breaks before the answer (the server crashed) fails the call with
+//!   [`connection_broke`]; the supervisor restarts the server.
+//!
+//! Never here: parsing what a client sent or writing what it gets back. That is the front
+//! doors' (`front/`); they hand the hub a call and get a reply or an [`Error`].
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rmcp::model::{
+    CancelledNotificationParam, ClientRequest, NumberOrString, ProgressToken, RequestId,
+    RequestMetaObject, ServerResult,
+};
+use rmcp::service::{Peer, PeerRequestOptions, RoleClient, ServiceError};
+use tokio::sync::mpsc;
+
+use super::{CallContext, Hub};
+use crate::error::Error;
+use crate::runtime::Downstream;
+use crate::runtime::raw::{ID_PREFIX, Pending, RawLink};
+use crate::runtime::relay::UpRequest;
+
+/// A call's answer, once it is on its way.
+pub type Waiting<R> = Pin<Box<dyn Future<Output = Result<R, Error>> + Send>>;
+
+/// How one call's bytes travel to a server and back.
+pub trait Carrier: Send {
+    /// What the server's answer is, as this carrier hands it over.
+    type Reply: Send + 'static;
+
+    /// Sends the request. Returns the progress token the server was given (when the client
+    /// asked for progress) and the answer to wait for.
+    fn send(
+        &mut self,
+    ) -> impl Future<Output = Result<(Option<ProgressToken>, Waiting<Self::Reply>), Error>> + Send;
+
+    /// Tells the server the call is over (`notifications/cancelled`), as far as it can.
+    fn cancel(&mut self, reason: &'static str) -> impl Future<Output = ()> + Send;
+}
+
+impl Hub {
+    /// Carries one call to `ds` under the call policy (see the module's documentation).
+    ///
+    /// # Errors
+    /// [`Error::Timeout`], [`Error::Cancelled`], the carrier's own errors
+    /// ([`connection_broke`] when the server's connection ends first).
+    pub async fn carry<C: Carrier>(
+        &self,
+        ds: &Arc<Downstream>,
+        mut carrier: C,
+        ctx: &CallContext,
+    ) -> Result<C::Reply, Error> {
+        let server = ds.spec.name.as_str();
+        let _in_use = ds.begin_use();
+        let mut guard = self.relay.begin_call(server, ctx.client.clone());
+        let timeout = ds.spec.timeout;
+        let deadline = tokio::time::sleep(timeout);
+        tokio::pin!(deadline);
+        let (token, mut answer) = carrier.send().await?;
+        if let Some(token) = token {
+            guard.track_progress(token, ctx.client_token.clone());
+        }
+        let mut up = guard.up.take();
+        loop {
+            tokio::select! {
+                reply = &mut answer => return reply,
+                Some(up_request) = recv(&mut up) => {
+                    // Answered here, in the client's request task, so HTTP clients get the
+                    // request on the stream of their own call.
+                    if let Some(client) = &ctx.client {
+                        crate::runtime::relay::answer(client, up_request).await;
+                    }
+                }
+                () = &mut deadline => {
+                    carrier.cancel("the call timed out in polyclaw").await;
+                    return Err(timed_out(server, timeout));
+                }
+                () = ctx.cancel.cancelled() => {
+                    carrier.cancel("cancelled by the client").await;
+                    return Err(Error::Cancelled { server: server.to_string() });
+                }
+            }
+        }
+    }
+}
+
+fn timed_out(server: &str, timeout: Duration) -> Error {
+    Error::Timeout {
+        server: server.to_string(),
+        secs: timeout.as_secs_f64(),
+    }
+}
+
+/// A request carried by rmcp's typed client.
+pub struct Typed {
+    server: String,
+    peer: Peer<RoleClient>,
+    request: Option<ClientRequest>,
+    meta: Option<RequestMetaObject>,
+    /// The id rmcp gave the request, once sent (for `notifications/cancelled`).
+    sent: Option<RequestId>,
+}
+
+impl Typed {
+    /// `request` for `server` over `peer`; `meta` is a 2026-07-28 client's request `_meta`,
+    /// passed on to a server that speaks that era.
+    #[must_use]
+    pub fn new(
+        server: &str,
+        peer: Peer<RoleClient>,
+        request: ClientRequest,
+        meta: Option<RequestMetaObject>,
+    ) -> Self {
+        Self {
+            server: server.to_string(),
+            peer,
+            request: Some(request),
+            meta,
+            sent: None,
+        }
+    }
+}
+
+impl Carrier for Typed {
+    type Reply = ServerResult;
+
+    async fn send(&mut self) -> Result<(Option<ProgressToken>, Waiting<ServerResult>), Error> {
+        let request = self.request.take().ok_or_else(|| Error::Downstream {
+            server: self.server.clone(),
+            message: "a call was sent twice (a bug in polyclaw)".into(),
+        })?;
+        let mut options = PeerRequestOptions::no_options();
+        // The policy's deadline bounds the call, for every carrier alike.
+        options.timeout = None;
+        options.meta = self.meta.take();
+        let handle = self
+            .peer
+            .send_request_with_option(request, options)
+            .await
+            .map_err(|e| downstream_error(&self.server, e))?;
+        self.sent = Some(handle.id.clone());
+        let token = handle.progress_token.clone();
+        let server = self.server.clone();
+        let answer = Box::pin(async move {
+            handle
+                .await_response()
+                .await
+                .map_err(|e| downstream_error(&server, e))
+        });
+        Ok((Some(token), answer))
+    }
+
+    async fn cancel(&mut self, reason: &'static str) {
+        if let Some(id) = self.sent.take() {
+            let note = CancelledNotificationParam::new(Some(id), Some(reason.into()));
+            let _ = self.peer.notify_cancelled(note).await;
+        }
+    }
+}
+
+/// A `tools/call` carried as one raw JSON line to a stdio server (see `runtime::raw`): the
+/// arguments are passed on as the client wrote them, never parsed.
+pub struct Raw {
+    server: String,
+    link: Arc<RawLink>,
+    /// The tool's name at the server.
+    tool: String,
+    /// The arguments object, as JSON text.
+    arguments: Option<String>,
+    /// Whether the client asked for progress.
+    progress: bool,
+    pending: Option<Pending>,
+}
+
+impl Raw {
+    /// A call of `tool` (the server's own name for it) on `server`'s raw link.
+    #[must_use]
+    pub fn new(
+        server: &str,
+        link: Arc<RawLink>,
+        tool: &str,
+        arguments: Option<String>,
+        progress: bool,
+    ) -> Self {
+        Self {
+            server: server.to_string(),
+            link,
+            tool: tool.to_string(),
+            arguments,
+            progress,
+            pending: None,
+        }
+    }
+
+    fn down_id(&self) -> Option<String> {
+        self.pending
+            .as_ref()
+            .map(|p| format!("{ID_PREFIX}{}", p.number))
+    }
+}
+
+impl Carrier for Raw {
+    /// The server's response line (its id is ours; the front puts the client's back).
+    type Reply = Vec<u8>;
+
+    async fn send(&mut self) -> Result<(Option<ProgressToken>, Waiting<Vec<u8>>), Error> {
+        let mut pending = self.link.begin();
+        let down_id = format!("{ID_PREFIX}{}", pending.number);
+        let line = request_line(
+            &down_id,
+            &self.tool,
+            self.arguments.as_deref(),
+            self.progress,
+        );
+        let response = std::mem::replace(&mut pending.response, tokio::sync::oneshot::channel().1);
+        self.pending = Some(pending);
+        if !self.link.send(line).await {
+            return Err(connection_broke(&self.server));
+        }
+        let token = self
+            .progress
+            .then(|| ProgressToken(NumberOrString::String(down_id.into())));
+        let server = self.server.clone();
+        let answer = Box::pin(async move { response.await.map_err(|_| connection_broke(&server)) });
+        Ok((token, answer))
+    }
+
+    async fn cancel(&mut self, reason: &'static str) {
+        if let Some(id) = self.down_id() {
+            let _ = self.link.send(cancel_line(&id, reason)).await;
+        }
+    }
+}
+
+/// The raw request for the server, one line.
+fn request_line(down_id: &str, tool: &str, arguments: Option<&str>, progress: bool) -> Vec<u8> {
+    let name = serde_json::to_string(tool).unwrap_or_else(|_| "\"\"".into());
+    let mut line = String::with_capacity(96 + name.len() + arguments.map_or(0, str::len));
+    line.push_str(r#"{"jsonrpc":"2.0","id":""#);
+    line.push_str(down_id);
+    line.push_str(r#"","method":"tools/call","params":{"name":"#);
+    line.push_str(&name);
+    if let Some(arguments) = arguments {
+        line.push_str(r#","arguments":"#);
+        line.push_str(arguments);
+    }
+    if progress {
+        line.push_str(r#","_meta":{"progressToken":""#);
+        line.push_str(down_id);
+        line.push_str(r#""}"#);
+    }
+    line.push_str("}}\n");
+    line.into_bytes()
+}
+
+fn cancel_line(down_id: &str, reason: &str) -> Vec<u8> {
+    let mut line = serde_json::json!({
+        "jsonrpc": "2.0",
+        "method": "notifications/cancelled",
+        "params": {"requestId": down_id, "reason": reason}
+    })
+    .to_string()
+    .into_bytes();
+    line.push(b'\n');
+    line
+}
+
+/// The next up-request, or never when the call has no client.
+async fn recv(up: &mut Option<mpsc::Receiver<UpRequest>>) -> Option<UpRequest> {
+    match up {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// A call's connection to its server ended before the answer.
+pub(crate) fn connection_broke(server: &str) -> Error {
+    Error::Unavailable {
+        server: server.to_string(),
+        reason:
+            "the connection to it broke during the call (it may have crashed); polyclaw restarts it"
+                .into(),
+    }
+}
+
+fn downstream_error(server: &str, e: ServiceError) -> Error {
+    match e {
+        ServiceError::McpError(error) => Error::Remote {
+            server: server.to_string(),
+            error,
+        },
+        ServiceError::Timeout { timeout } => timed_out(server, timeout),
+        ServiceError::TransportClosed | ServiceError::TransportSend(_) => connection_broke(server),
+        other => Error::Downstream {
+            server: server.to_string(),
+            message: other.to_string(),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{cancel_line, request_line};
+    use serde_json::Value;
+
+    #[test]
+    fn the_raw_request_carries_our_id_the_servers_name_and_raw_arguments() -> anyhow::Result<()> {
+        let line = request_line(
+            "pc:7",
+            "ec\"ho",
+            Some(r#"{"text": "hi", "n": [1,2]}"#),
+            true,
+        );
+        assert!(line.ends_with(b"\n"));
+        let v: Value = serde_json::from_slice(&line)?;
+        assert_eq!(v["id"], "pc:7");
+        assert_eq!(v["method"], "tools/call");
+        assert_eq!(v["params"]["name"], "ec\"ho");
+        assert_eq!(v["params"]["arguments"]["n"][1], 2);
+        assert_eq!(v["params"]["_meta"]["progressToken"], "pc:7");
+        let bare: Value = serde_json::from_slice(&request_line("pc:8", "echo", None, false))?;
+        assert!(bare["params"].get("arguments").is_none());
+        assert!(bare["params"].get("_meta").is_none());
+        let cancel: Value = serde_json::from_slice(&cancel_line("pc:7", "why"))?;
+        assert_eq!(cancel["params"]["requestId"], "pc:7");
+        assert_eq!(cancel["method"], "notifications/cancelled");
+        Ok(())
+    }
+}
