@@ -26,10 +26,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rmcp::model::{
-    CancelledNotificationParam, ClientRequest, NumberOrString, ProgressToken, RequestId,
-    RequestMetaObject, ServerResult,
+    CallToolResponse, CallToolResult, CancelledNotificationParam, ClientRequest,
+    InputRequiredResult, NumberOrString, ProgressToken, RequestId, RequestMetaObject, ServerResult,
 };
 use rmcp::service::{Peer, PeerRequestOptions, RoleClient, ServiceError};
+use serde::Deserialize;
+use serde_json::value::RawValue;
 use tokio::sync::mpsc;
 
 use super::{CallContext, Hub};
@@ -187,6 +189,11 @@ pub struct Raw {
     arguments: Option<String>,
     /// Whether the client asked for progress.
     progress: bool,
+    /// A 2026-07-28 client's request `_meta`, for a server of that era (its progress token
+    /// is replaced by the call's).
+    meta: Option<serde_json::Map<String, serde_json::Value>>,
+    /// More params (a 2026-07-28 retry's `inputResponses` and `requestState`).
+    extra: serde_json::Map<String, serde_json::Value>,
     pending: Option<Pending>,
 }
 
@@ -206,8 +213,24 @@ impl Raw {
             tool: tool.to_string(),
             arguments,
             progress,
+            meta: None,
+            extra: serde_json::Map::new(),
             pending: None,
         }
+    }
+
+    /// Sends the client's own request `_meta` (2026-07-28, to a server of that era).
+    #[must_use]
+    pub fn with_meta(mut self, meta: serde_json::Map<String, serde_json::Value>) -> Self {
+        self.meta = Some(meta);
+        self
+    }
+
+    /// Adds params beside `name` and `arguments`.
+    #[must_use]
+    pub fn with_params(mut self, extra: serde_json::Map<String, serde_json::Value>) -> Self {
+        self.extra = extra;
+        self
     }
 
     fn down_id(&self) -> Option<String> {
@@ -226,9 +249,13 @@ impl Carrier for Raw {
         let down_id = format!("{ID_PREFIX}{}", pending.number);
         let line = request_line(
             &down_id,
-            &self.tool,
-            self.arguments.as_deref(),
-            self.progress,
+            &Params {
+                tool: &self.tool,
+                arguments: self.arguments.as_deref(),
+                progress: self.progress,
+                meta: self.meta.as_ref(),
+                extra: &self.extra,
+            },
         );
         let response = std::mem::replace(&mut pending.response, tokio::sync::oneshot::channel().1);
         self.pending = Some(pending);
@@ -250,25 +277,108 @@ impl Carrier for Raw {
     }
 }
 
-/// The raw request for the server, one line.
-fn request_line(down_id: &str, tool: &str, arguments: Option<&str>, progress: bool) -> Vec<u8> {
-    let name = serde_json::to_string(tool).unwrap_or_else(|_| "\"\"".into());
-    let mut line = String::with_capacity(96 + name.len() + arguments.map_or(0, str::len));
+/// The tool result in a server's raw response line; its JSON-RPC error as [`Error::Remote`].
+///
+/// # Errors
+/// [`Error::Remote`], or [`Error::Downstream`] when the line is not an answer to `tools/call`.
+pub fn tool_result(server: &str, line: &[u8]) -> Result<CallToolResponse, Error> {
+    #[derive(Deserialize)]
+    struct Answer<'a> {
+        #[serde(borrow)]
+        result: Option<&'a RawValue>,
+        error: Option<rmcp::ErrorData>,
+    }
+    let not_a_result = || Error::Downstream {
+        server: server.to_string(),
+        message: "it answered tools/call with something that is not a tool result".into(),
+    };
+    match serde_json::from_slice::<Answer<'_>>(line) {
+        Ok(Answer {
+            error: Some(error), ..
+        }) => Err(Error::Remote {
+            server: server.to_string(),
+            error,
+        }),
+        Ok(Answer {
+            result: Some(result),
+            ..
+        }) => {
+            let text = result.get();
+            if text.contains("input_required")
+                && let Ok(r) = serde_json::from_str::<InputRequiredResult>(text)
+            {
+                return Ok(CallToolResponse::InputRequired(r));
+            }
+            match serde_json::from_str::<CallToolResult>(text) {
+                Ok(r) => Ok(CallToolResponse::Complete(r)),
+                // An empty result, as the typed route reads it.
+                Err(_)
+                    if serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(text)
+                        .is_ok_and(|m| m.is_empty()) =>
+                {
+                    Ok(CallToolResponse::Complete(CallToolResult::success(
+                        Vec::new(),
+                    )))
+                }
+                Err(_) => Err(not_a_result()),
+            }
+        }
+        _ => Err(not_a_result()),
+    }
+}
+
+/// What goes into a raw request's params.
+struct Params<'a> {
+    tool: &'a str,
+    arguments: Option<&'a str>,
+    progress: bool,
+    meta: Option<&'a serde_json::Map<String, serde_json::Value>>,
+    extra: &'a serde_json::Map<String, serde_json::Value>,
+}
+
+/// The raw request for the server, one line: our id, the server's tool name, the arguments
+/// as the client wrote them, and our id as the progress token when the client asked.
+fn request_line(down_id: &str, p: &Params<'_>) -> Vec<u8> {
+    let name = json(p.tool);
+    let mut line = String::with_capacity(96 + name.len() + p.arguments.map_or(0, str::len));
     line.push_str(r#"{"jsonrpc":"2.0","id":""#);
     line.push_str(down_id);
     line.push_str(r#"","method":"tools/call","params":{"name":"#);
     line.push_str(&name);
-    if let Some(arguments) = arguments {
+    if let Some(arguments) = p.arguments {
         line.push_str(r#","arguments":"#);
         line.push_str(arguments);
     }
-    if progress {
-        line.push_str(r#","_meta":{"progressToken":""#);
-        line.push_str(down_id);
-        line.push_str(r#""}"#);
+    match p.meta {
+        Some(meta) => {
+            let mut meta = meta.clone();
+            meta.remove("progressToken");
+            if p.progress {
+                meta.insert("progressToken".into(), down_id.into());
+            }
+            line.push_str(r#","_meta":"#);
+            line.push_str(&json(&meta));
+        }
+        None if p.progress => {
+            line.push_str(r#","_meta":{"progressToken":""#);
+            line.push_str(down_id);
+            line.push_str(r#""}"#);
+        }
+        None => {}
+    }
+    for (key, value) in p.extra {
+        line.push(',');
+        line.push_str(&json(key));
+        line.push(':');
+        line.push_str(&json(value));
     }
     line.push_str("}}\n");
     line.into_bytes()
+}
+
+/// JSON text of a value that always serializes (strings, maps of JSON values).
+fn json<T: serde::Serialize + ?Sized>(value: &T) -> String {
+    serde_json::to_string(value).unwrap_or_else(|_| "null".into())
 }
 
 fn cancel_line(down_id: &str, reason: &str) -> Vec<u8> {
@@ -318,17 +428,68 @@ fn downstream_error(server: &str, e: ServiceError) -> Error {
 
 #[cfg(test)]
 mod tests {
-    use super::{cancel_line, request_line};
+    use super::{Params, cancel_line, request_line, tool_result};
+    use crate::error::Error;
+    use rmcp::model::CallToolResponse;
     use serde_json::Value;
+    use serde_json::json;
+
+    #[test]
+    fn a_raw_answer_reads_as_the_typed_route_reads_it() {
+        let ok = tool_result(
+            "echo",
+            br#"{"jsonrpc":"2.0","id":"pc:1","result":{"content":[{"type":"text","text":"hi"}],"isError":false}}"#,
+        );
+        assert!(
+            matches!(ok, Ok(CallToolResponse::Complete(r)) if r.is_error != Some(true) && r.content.len() == 1)
+        );
+        let empty = tool_result("echo", br#"{"jsonrpc":"2.0","id":"pc:1","result":{}}"#);
+        assert!(matches!(empty, Ok(CallToolResponse::Complete(r)) if r.content.is_empty()));
+        let asks = tool_result(
+            "echo",
+            br#"{"jsonrpc":"2.0","id":"pc:1","result":{"resultType":"input_required","requestState":"s"}}"#,
+        );
+        assert!(
+            matches!(asks, Ok(CallToolResponse::InputRequired(r)) if r.request_state.as_deref() == Some("s"))
+        );
+        let remote = tool_result(
+            "echo",
+            br#"{"jsonrpc":"2.0","id":"pc:1","error":{"code":-32602,"message":"bad"}}"#,
+        );
+        assert!(matches!(remote, Err(Error::Remote { error, .. }) if error.code.0 == -32602));
+        for odd in [
+            &br#"{"jsonrpc":"2.0","id":"pc:1"}"#[..],
+            b"{\"result\": 3}",
+            b"nonsense",
+        ] {
+            assert!(
+                matches!(tool_result("echo", odd), Err(Error::Downstream { ref server, .. }) if server == "echo"),
+                "{}",
+                String::from_utf8_lossy(odd)
+            );
+        }
+    }
+
+    fn params<'a>(
+        tool: &'a str,
+        arguments: Option<&'a str>,
+        progress: bool,
+        extra: &'a serde_json::Map<String, Value>,
+    ) -> Params<'a> {
+        Params {
+            tool,
+            arguments,
+            progress,
+            meta: None,
+            extra,
+        }
+    }
 
     #[test]
     fn the_raw_request_carries_our_id_the_servers_name_and_raw_arguments() -> anyhow::Result<()> {
-        let line = request_line(
-            "pc:7",
-            "ec\"ho",
-            Some(r#"{"text": "hi", "n": [1,2]}"#),
-            true,
-        );
+        let none = serde_json::Map::new();
+        let args = r#"{"text": "hi", "n": [1,2]}"#;
+        let line = request_line("pc:7", &params("ec\"ho", Some(args), true, &none));
         assert!(line.ends_with(b"\n"));
         let v: Value = serde_json::from_slice(&line)?;
         assert_eq!(v["id"], "pc:7");
@@ -336,9 +497,28 @@ mod tests {
         assert_eq!(v["params"]["name"], "ec\"ho");
         assert_eq!(v["params"]["arguments"]["n"][1], 2);
         assert_eq!(v["params"]["_meta"]["progressToken"], "pc:7");
-        let bare: Value = serde_json::from_slice(&request_line("pc:8", "echo", None, false))?;
+        let bare: Value =
+            serde_json::from_slice(&request_line("pc:8", &params("echo", None, false, &none)))?;
         assert!(bare["params"].get("arguments").is_none());
         assert!(bare["params"].get("_meta").is_none());
+        // A 2026-07-28 client's meta goes on with our progress token; a retry's params too.
+        let meta = json!({"progressToken": "theirs", "io.modelcontextprotocol/protocolVersion": "2026-07-28"});
+        let extra = json!({"requestState": "s1"});
+        let (Some(meta), Some(extra)) = (meta.as_object(), extra.as_object()) else {
+            anyhow::bail!("objects");
+        };
+        let mut p = params("echo", Some("{}"), true, extra);
+        p.meta = Some(meta);
+        let modern: Value = serde_json::from_slice(&request_line("pc:9", &p))?;
+        assert_eq!(modern["params"]["_meta"]["progressToken"], "pc:9");
+        assert_eq!(
+            modern["params"]["_meta"]["io.modelcontextprotocol/protocolVersion"],
+            "2026-07-28"
+        );
+        assert_eq!(modern["params"]["requestState"], "s1");
+        p.progress = false;
+        let quiet: Value = serde_json::from_slice(&request_line("pc:10", &p))?;
+        assert!(quiet["params"]["_meta"].get("progressToken").is_none());
         let cancel: Value = serde_json::from_slice(&cancel_line("pc:7", "why"))?;
         assert_eq!(cancel["params"]["requestId"], "pc:7");
         assert_eq!(cancel["method"], "notifications/cancelled");

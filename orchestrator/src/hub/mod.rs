@@ -334,6 +334,44 @@ impl Hub {
         ctx: &CallContext,
     ) -> Result<CallToolResponse, Error> {
         let route = self.route_tool(exposed).await?;
+        if let Some((ds, link)) = self.raw_route(&route.server, ctx, retry.is_some()) {
+            let fail = |e: serde_json::Error| Error::Downstream {
+                server: route.server.clone(),
+                message: format!("the call could not be written as JSON: {e}"),
+            };
+            let arguments = arguments
+                .map(|a| serde_json::to_string(&a))
+                .transpose()
+                .map_err(fail)?;
+            let mut raw = call::Raw::new(
+                &route.server,
+                link,
+                &route.name,
+                arguments,
+                ctx.client_token.is_some(),
+            );
+            if let Some(meta) = ctx.inline_meta.as_ref().filter(|_| ds.speaks_inline_era()) {
+                // A `_meta` is a JSON object by its type; anything else is not sent.
+                if let serde_json::Value::Object(meta) = serde_json::to_value(meta).map_err(fail)? {
+                    raw = raw.with_meta(meta);
+                }
+            }
+            if let Some((responses, state)) = retry {
+                let mut extra = serde_json::Map::new();
+                if let Some(responses) = responses {
+                    extra.insert(
+                        "inputResponses".into(),
+                        serde_json::to_value(responses).map_err(fail)?,
+                    );
+                }
+                if let Some(state) = state {
+                    extra.insert("requestState".into(), state.into());
+                }
+                raw = raw.with_params(extra);
+            }
+            let line = self.carry(&ds, raw, ctx).await?;
+            return call::tool_result(&route.server, &line);
+        }
         let mut params = CallToolRequestParams::new(route.name.clone());
         params.arguments = arguments;
         if let Some((responses, state)) = retry {
@@ -352,6 +390,27 @@ impl Hub {
                 message: "it answered tools/call with something that is not a tool result".into(),
             }),
         }
+    }
+
+    /// The raw route to `server` for this call, when the call needs no translation: raw
+    /// forwarding is on and the server (or the caller's instance of it) is up on stdio. A
+    /// 2026-07-28 client's call to a server of that era goes with the client's own `_meta`;
+    /// a retry (`inputResponses`, `requestState`) only to such a server.
+    fn raw_route(
+        &self,
+        server: &str,
+        ctx: &CallContext,
+        retry: bool,
+    ) -> Option<(Arc<Downstream>, Arc<crate::runtime::raw::RawLink>)> {
+        if !self.front.forward_raw {
+            return None;
+        }
+        let ds = self.instance_for(self.server(server)?, ctx);
+        if retry && !(ctx.inline_meta.is_some() && ds.speaks_inline_era()) {
+            return None;
+        }
+        let link = ds.raw_link()?;
+        Some((ds, link))
     }
 
     /// Sends one request to a server and waits for its answer, relaying progress, the

@@ -548,6 +548,48 @@ async fn p1_http(bins: &Bins, plan: &Plan) -> Result<Transport> {
     })
 }
 
+/// P1 with the echo server in a container (`image = "polyclaw/echo:latest"`, attached
+/// stdio): the client → the echo process directly vs the client → `polyclaw serve` → the
+/// container. Judged against the process server's added latency.
+///
+/// # Errors
+/// When Docker or the image is missing, or a call fails.
+async fn p1_container(bins: &Bins, plan: &Plan) -> Result<Transport> {
+    eprintln!("bench: P1 container (polyclaw images build --only echo)");
+    let out = tokio::process::Command::new(&bins.polyclaw)
+        .args(["images", "build", "--only", "echo"])
+        .output()
+        .await?;
+    ensure!(
+        out.status.success(),
+        "`polyclaw images build --only echo` failed (P1's container row needs Docker):\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let config =
+        Config::from_text("[servers.echo]\nimage = \"polyclaw/echo:latest\"\nstart = \"boot\"\n")?;
+    let direct = procs::echo_stdio(bins).await?;
+    let mesh = procs::polyclaw_stdio(bins, &config, ClientLifecycleMode::Initialize).await?;
+    let (dp, mp) = (direct.peer(), mesh.peer());
+    let (dparams, mparams) = (echo_params("echo")?, echo_params("echo__echo")?);
+    warm(&dp, &dparams, plan.warmup).await?;
+    warm(&mp, &mparams, plan.warmup).await?;
+    let paired = paired(
+        (&dp, &dparams),
+        (&mp, &mparams),
+        Load::Sequential(plan.p1_stdio),
+        plan.rounds,
+    )
+    .await?;
+    mesh.close().await?;
+    direct.close().await?;
+    Ok(Transport {
+        label: "stdio, container server".to_owned(),
+        target_p50: None,
+        paired,
+        floor: None,
+    })
+}
+
 /// P1: added latency per call, per transport.
 ///
 /// # Errors
@@ -555,6 +597,13 @@ async fn p1_http(bins: &Bins, plan: &Plan) -> Result<Transport> {
 pub async fn p1_and_p2(bins: &Bins, plan: &Plan) -> Result<(Figure, Figure)> {
     let (mut transports, p2, cpu_detail) = p1_p2_stdio(bins, plan).await?;
     transports.push(p1_http(bins, plan).await?);
+    transports.push(p1_container(bins, plan).await?);
+    // The process server's added p50 (the first transport), which the container row is
+    // judged against.
+    let process_added = transports
+        .first()
+        .and_then(|t| t.paired.added(|s| s.p50))
+        .unwrap_or(f64::NAN);
     let mut fig = Figure {
         measured: true,
         ..Figure::default()
@@ -634,6 +683,25 @@ pub async fn p1_and_p2(bins: &Bins, plan: &Plan) -> Result<(Figure, Figure)> {
             );
         }
         fig.rows.push(added_row);
+        if t.label == "stdio, container server" {
+            let times = a50 / process_added;
+            fig.numbers.push(times);
+            let versus = row(
+                "P1",
+                "stdio: added p50, container server / process server".to_owned(),
+                format!(
+                    "{} / {} (×{times:.2})",
+                    fmt_added(a50),
+                    fmt_added(process_added)
+                ),
+            );
+            fig.rows.push(with_target(
+                versus,
+                "≤ 1.15× the process server's",
+                times <= 1.15,
+                plan,
+            ));
+        }
         if let Some((_, relay_added)) = floor {
             let times = a50 / relay_added;
             fig.numbers.extend([relay_added, times]);

@@ -5,9 +5,12 @@
 use super::*;
 
 impl Downstream {
+    /// Connects by the spec's transport. Stdio connections (process or container) get a raw
+    /// link; HTTP ones have none.
     pub(super) async fn connect(
         self: &Arc<Self>,
     ) -> Result<(RunningService<RoleClient, DownstreamHandler>, Option<Owned>), String> {
+        *lock(&self.raw) = None;
         match &self.spec.transport {
             Transport::Process {
                 command,
@@ -171,19 +174,20 @@ impl Downstream {
         started: docker::pool::Started,
         image: &str,
     ) -> Result<(RunningService<RoleClient, DownstreamHandler>, Option<Owned>), String> {
-        *lock(&self.raw) = None;
+        // Raw calls reach a container's stdio server as they reach a process (the hub's raw
+        // route): one writer owns its attached stdin, the tap takes raw responses off stdout.
+        let (link, stdin) =
+            crate::runtime::raw::RawLink::spawn(self.spec.name.clone(), started.stdin);
         let stdout = crate::runtime::tap::spawn(
             self.spec.name.clone(),
             started.stdout,
             self.relay.clone(),
-            None,
+            Some(link.clone()),
         );
+        *lock(&self.raw) = Some(link);
         let owned = Owned::Container(started.container, engine);
-        match tokio::time::timeout(
-            START_TIMEOUT,
-            serve_client(self.handler(), (stdout, started.stdin)),
-        )
-        .await
+        match tokio::time::timeout(START_TIMEOUT, serve_client(self.handler(), (stdout, stdin)))
+            .await
         {
             Ok(Ok(service)) => Ok((service, Some(owned))),
             Ok(Err(e)) => {
