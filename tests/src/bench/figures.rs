@@ -408,7 +408,6 @@ async fn p1_p2_stdio(bins: &Bins, plan: &Plan) -> Result<(Vec<Transport>, Figure
             plan.rounds,
         )
         .await?;
-        relay.close().await?;
         transports.push(Transport {
             label: label.to_owned(),
             target_p50: (i == 0).then_some(40.0),
@@ -417,7 +416,7 @@ async fn p1_p2_stdio(bins: &Bins, plan: &Plan) -> Result<(Vec<Transport>, Figure
         });
         if i == 0 {
             eprintln!("bench: P2 stdio");
-            p2 = p2_levels(plan, (&dp, &dparams), (&mp, &mparams)).await?;
+            p2 = p2_levels(plan, (&dp, &dparams), (&rp, &dparams), (&mp, &mparams)).await?;
             let behind = downstream_pid(&mp).await?;
             let direct_pid = direct.proc.pid().context("the echo server exited")?;
             let mesh_pid = mesh.proc.pid().context("polyclaw exited")?;
@@ -474,6 +473,7 @@ async fn p1_p2_stdio(bins: &Bins, plan: &Plan) -> Result<(Vec<Transport>, Figure
             cpu_detail = cpu;
         }
         mesh.close().await?;
+        relay.close().await?;
         direct.close().await?;
     }
     Ok((transports, p2, cpu_detail))
@@ -549,8 +549,9 @@ async fn p1_http(bins: &Bins, plan: &Plan) -> Result<Transport> {
 }
 
 /// P1 with the echo server in a container (`image = "polyclaw/echo:latest"`, attached
-/// stdio): the client → the echo process directly vs the client → `polyclaw serve` → the
-/// container. Judged against the process server's added latency.
+/// stdio): the client → the same image by `docker run -i` (Docker's own attach path, the
+/// same hardening) vs the client → `polyclaw serve` → the container. polyclaw's added
+/// latency is judged against what it adds to a process server.
 ///
 /// # Errors
 /// When Docker or the image is missing, or a call fails.
@@ -567,7 +568,25 @@ async fn p1_container(bins: &Bins, plan: &Plan) -> Result<Transport> {
     );
     let config =
         Config::from_text("[servers.echo]\nimage = \"polyclaw/echo:latest\"\nstart = \"boot\"\n")?;
-    let direct = procs::echo_stdio(bins).await?;
+    let direct = Served::stdio(
+        "echo container (docker run -i)",
+        procs::command(
+            std::path::Path::new("docker"),
+            &[
+                "run",
+                "-i",
+                "--rm",
+                "--network",
+                "none",
+                "--read-only",
+                "--user",
+                "65534:65534",
+                "polyclaw/echo:latest",
+            ],
+        ),
+        ClientLifecycleMode::Initialize,
+    )
+    .await?;
     let mesh = procs::polyclaw_stdio(bins, &config, ClientLifecycleMode::Initialize).await?;
     let (dp, mp) = (direct.peer(), mesh.peer());
     let (dparams, mparams) = (echo_params("echo")?, echo_params("echo__echo")?);
@@ -739,6 +758,7 @@ pub async fn p1_and_p2(bins: &Bins, plan: &Plan) -> Result<(Figure, Figure)> {
 async fn p2_levels(
     plan: &Plan,
     direct: (&Peer<RoleClient>, &[CallToolRequestParams]),
+    relay: (&Peer<RoleClient>, &[CallToolRequestParams]),
     mesh: (&Peer<RoleClient>, &[CallToolRequestParams]),
 ) -> Result<Figure> {
     let mut fig = Figure {
@@ -747,8 +767,10 @@ async fn p2_levels(
     };
     let mut detail = String::from(
         "### P2 — throughput through polyclaw ÷ direct (stdio, one client, N calls in flight)\n\n\
-         | in flight | direct | through polyclaw | ratio (median of rounds) | direct p50 | polyclaw p50 | polyclaw p99 |\n\
-         |---|---|---|---|---|---|---|\n",
+         The byte relay (`socat`) is measured in the same rounds: the ratio any extra process \
+         in the path reaches on this machine.\n\n\
+         | in flight | direct | through polyclaw | ratio (median of rounds) | relay floor's ratio | direct p50 | polyclaw p50 | polyclaw p99 |\n\
+         |---|---|---|---|---|---|---|---|\n",
     );
     for &(in_flight, calls) in &plan.p2 {
         let load = Load::Concurrent { in_flight, calls };
@@ -770,27 +792,38 @@ async fn p2_levels(
             },
         )
         .await?;
-        let p = paired(direct, mesh, load, plan.rounds).await?;
+        round(
+            relay.0,
+            relay.1,
+            Load::Concurrent {
+                in_flight,
+                calls: calls / 4 + 1,
+            },
+        )
+        .await?;
+        let (p, floor) = paired_with_floor(direct, relay, mesh, load, plan.rounds).await?;
         let (Some(d), Some(m)) = (p.direct(), p.mesh()) else {
             bail!("P2: no rounds");
         };
         let ratio = p.ratio(|s| s.per_sec).unwrap_or(f64::NAN);
+        let relay_ratio = floor.ratio(|s| s.per_sec).unwrap_or(f64::NAN);
         let _ = writeln!(
             detail,
-            "| {in_flight} | {} | {} | **{ratio:.2}** | {} | {} | {} |",
+            "| {in_flight} | {} | {} | **{ratio:.2}** | {relay_ratio:.2} | {} | {} | {} |",
             fmt_rate(d.per_sec),
             fmt_rate(m.per_sec),
             fmt_us(d.p50),
             fmt_us(m.p50),
             fmt_us(m.p99)
         );
-        fig.numbers.extend([d.per_sec, m.per_sec, ratio]);
+        fig.numbers
+            .extend([d.per_sec, m.per_sec, ratio, relay_ratio]);
         fig.rows.push(with_target(
             row(
                 "P2",
                 format!("calls/s through polyclaw ÷ direct, {in_flight} in flight"),
                 format!(
-                    "{ratio:.2} ({} vs {})",
+                    "{ratio:.2} ({} vs {}; the relay floor {relay_ratio:.2})",
                     fmt_rate(m.per_sec),
                     fmt_rate(d.per_sec)
                 ),
