@@ -99,8 +99,18 @@ fn diamond_runs_middle_steps_in_parallel_and_binds_across_servers() -> Result<()
 }
 
 #[test]
-fn timeout_retry_and_continue() -> Result<()> {
-    let config = two_echo_servers("")?;
+fn timeout_retry_and_continue_on_the_raw_route() -> Result<()> {
+    timeout_retry_and_continue("")
+}
+
+/// The executor's calls behave the same on the typed route.
+#[test]
+fn timeout_retry_and_continue_on_the_typed_route() -> Result<()> {
+    timeout_retry_and_continue("[front]\nforward_raw = false\n")
+}
+
+fn timeout_retry_and_continue(front: &str) -> Result<()> {
+    let config = two_echo_servers(front)?;
     let polyclaw = Polyclaw::start(&config.path, &[])?;
     let plan = json!({
         "steps": [
