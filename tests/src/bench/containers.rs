@@ -37,15 +37,7 @@ const WARM_TARGET_US: f64 = 20_000.0;
 /// When Docker or the echo image is missing, or a start fails.
 pub async fn p3_container_start(bins: &Bins, plan: &Plan) -> Result<Figure> {
     eprintln!("bench: P3 building the echo image (polyclaw images build --only echo)");
-    let out = tokio::process::Command::new(&bins.polyclaw)
-        .args(["images", "build", "--only", "echo"])
-        .output()
-        .await?;
-    ensure!(
-        out.status.success(),
-        "`polyclaw images build --only echo` failed (P3 needs Docker):\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    super::procs::echo_image(bins, "P3").await?;
     let config = Config::parse(CONFIG, ConfigSource::Embedded, &Interpolator::from_env())?;
     let root = CancellationToken::new();
     let mesh = Hub::start(&config, root.clone());

@@ -557,15 +557,7 @@ async fn p1_http(bins: &Bins, plan: &Plan) -> Result<Transport> {
 /// When Docker or the image is missing, or a call fails.
 async fn p1_container(bins: &Bins, plan: &Plan) -> Result<Transport> {
     eprintln!("bench: P1 container (polyclaw images build --only echo)");
-    let out = tokio::process::Command::new(&bins.polyclaw)
-        .args(["images", "build", "--only", "echo"])
-        .output()
-        .await?;
-    ensure!(
-        out.status.success(),
-        "`polyclaw images build --only echo` failed (P1's container row needs Docker):\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    procs::echo_image(bins, "P1's container row").await?;
     let config =
         Config::from_text("[servers.echo]\nimage = \"polyclaw/echo:latest\"\nstart = \"boot\"\n")?;
     let direct = Served::stdio(

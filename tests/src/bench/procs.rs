@@ -379,6 +379,24 @@ pub fn command(program: &Path, args: &[&str]) -> Command {
     c
 }
 
+/// Builds the `polyclaw/echo:latest` image (`polyclaw images build --only echo`; a no-op
+/// compile after the build the bench came from). `who` names what needs it, for the error.
+///
+/// # Errors
+/// When the build fails (no Docker, no engine access).
+pub async fn echo_image(bins: &Bins, who: &str) -> Result<()> {
+    let out = tokio::process::Command::new(&bins.polyclaw)
+        .args(["images", "build", "--only", "echo"])
+        .output()
+        .await?;
+    ensure!(
+        out.status.success(),
+        "`polyclaw images build --only echo` failed ({who} needs Docker):\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(())
+}
+
 /// The echo server behind a plain byte relay, `socat STDIO EXEC:echo` (no parsing, one extra
 /// process): the floor any process between client and server costs.
 ///
