@@ -60,6 +60,8 @@ pub const LIST_WAIT: Duration = Duration::from_secs(20);
 pub struct Hub {
     servers: RwLock<BTreeMap<String, Arc<Downstream>>>,
     catalog: RwLock<Arc<Catalog>>,
+    /// The server views the current catalog was built from (to tell when it is stale).
+    built_from: RwLock<Vec<(String, Arc<crate::registry::ServerView>)>>,
     /// Routes from downstream servers back to clients.
     pub relay: Arc<Relay>,
     events: mpsc::UnboundedSender<Event>,
@@ -121,6 +123,7 @@ impl Hub {
         let hub = Arc::new(Self {
             servers: RwLock::new(servers),
             catalog: RwLock::new(Arc::default()),
+            built_from: RwLock::default(),
             relay,
             events: tx,
             root,
@@ -227,7 +230,9 @@ impl Hub {
     }
 
     /// Starts every enabled server that has not been started and waits (up to `wait`) until
-    /// each is ready or has failed, so lists include lazily started servers.
+    /// each is ready or has failed, so lists include lazily started servers. The catalog is
+    /// current when it returns: a server that became ready a moment ago, before the event
+    /// loop rebuilt the catalog, is in it too.
     pub async fn warm_up(&self, wait: Duration) {
         let pending: Vec<_> = self
             .servers()
@@ -235,12 +240,26 @@ impl Hub {
             .filter(|ds| matches!(ds.status(), Status::Stopped | Status::Starting))
             .filter(|ds| ds.spec.enabled)
             .collect();
-        if pending.is_empty() {
-            return;
+        if !pending.is_empty() {
+            let waits = pending.iter().map(|ds| ds.peer(wait));
+            let _ = futures::future::join_all(waits).await;
+            self.rebuild();
+        } else if self.catalog_is_stale() {
+            self.rebuild();
         }
-        let waits = pending.iter().map(|ds| ds.peer(wait));
-        let _ = futures::future::join_all(waits).await;
-        self.rebuild();
+    }
+
+    /// Whether a server's lists changed (or a server came or went) since the catalog was built.
+    fn catalog_is_stale(&self) -> bool {
+        let built = self
+            .built_from
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let servers = self.servers();
+        servers.len() != built.len()
+            || servers.iter().zip(built.iter()).any(|(ds, (name, view))| {
+                *name != ds.spec.name || !Arc::ptr_eq(view, &ds.view())
+            })
     }
 
     /// Rebuilds the catalog from every server's last known lists.
@@ -259,6 +278,13 @@ impl Hub {
             })
             .collect();
         let catalog = Arc::new(Catalog::build(&entries));
+        *self
+            .built_from
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = entries
+            .iter()
+            .map(|e| (e.server.clone(), e.view.clone()))
+            .collect();
         *self
             .catalog
             .write()
