@@ -37,7 +37,10 @@ pub fn bin_dir() -> Result<PathBuf> {
     static BUILT: OnceLock<Result<PathBuf, String>> = OnceLock::new();
     BUILT
         .get_or_init(|| {
-            let status = Command::new(env!("CARGO"))
+            let mut cargo = Command::new(env!("CARGO"));
+            // Without this test's CARGO_MANIFEST_DIR & co.: a build script watching them
+            // would rebuild half the graph each time a shell build and a test build alternate.
+            let status = polyclaw::runtime::docker::cargo::without_crate_env(&mut cargo)
                 .current_dir(workspace_root())
                 .args(["build", "--locked", "--workspace", "--bins", "--profile"])
                 .arg(profile())

@@ -18,11 +18,10 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
 use serde_json::{Map, Value};
 
-use super::jsonc::{json_error, strip_jsonc};
+use super::jsonc;
 use crate::error::Error;
 
 /// The name polyclaw's entry gets in a client's server list.
@@ -212,10 +211,12 @@ pub fn write_into(path: &Path, client: Client, entry: &Value) -> Result<WriteOut
             if body.trim().is_empty() {
                 Json::Object(Vec::new())
             } else {
-                let clean = strip_jsonc(body);
-                had_comments = clean != body;
-                serde_json::from_str(&clean)
-                    .map_err(|e| refuse(format!("is not valid JSON ({})", json_error(&e))))?
+                let document =
+                    jsonc::parse(body).map_err(|e| refuse(format!("is not valid JSON ({e})")))?;
+                had_comments = document.had_comments;
+                document
+                    .value
+                    .map_or_else(|| Json::Object(Vec::new()), Json::from_ast)
             }
         }
     };
@@ -687,6 +688,24 @@ const KEY_ORDER: &[&str] = &[
 ];
 
 impl Json {
+    /// From a parsed file, keeping its keys in file order.
+    fn from_ast(value: jsonc_parser::ast::Value<'_>) -> Self {
+        use jsonc_parser::ast::Value as V;
+        match value {
+            V::NullKeyword(_) => Self::Null,
+            V::BooleanLit(b) => Self::Bool(b.value),
+            V::NumberLit(n) => jsonc::number(n.value).map_or(Self::Null, Self::Number),
+            V::StringLit(s) => Self::String(s.value.into_owned()),
+            V::Array(a) => Self::Array(a.elements.into_iter().map(Self::from_ast).collect()),
+            V::Object(o) => Self::Object(
+                o.properties
+                    .into_iter()
+                    .map(|p| (p.name.into_string(), Self::from_ast(p.value)))
+                    .collect(),
+            ),
+        }
+    }
+
     /// From a `Value`, ordering object keys as [`KEY_ORDER`], then alphabetically.
     fn from_value(value: &Value) -> Self {
         match value {
@@ -761,70 +780,6 @@ impl Serialize for Json {
                 map.end()
             }
         }
-    }
-}
-
-impl<'de> Deserialize<'de> for Json {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_any(JsonVisitor)
-    }
-}
-
-struct JsonVisitor;
-
-impl<'de> Visitor<'de> for JsonVisitor {
-    type Value = Json;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a JSON value")
-    }
-
-    fn visit_unit<E: de::Error>(self) -> Result<Json, E> {
-        Ok(Json::Null)
-    }
-
-    fn visit_none<E: de::Error>(self) -> Result<Json, E> {
-        Ok(Json::Null)
-    }
-
-    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Json, E> {
-        Ok(Json::Bool(v))
-    }
-
-    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Json, E> {
-        Ok(Json::Number(v.into()))
-    }
-
-    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Json, E> {
-        Ok(Json::Number(v.into()))
-    }
-
-    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Json, E> {
-        Ok(serde_json::Number::from_f64(v).map_or(Json::Null, Json::Number))
-    }
-
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<Json, E> {
-        Ok(Json::String(v.to_string()))
-    }
-
-    fn visit_string<E: de::Error>(self, v: String) -> Result<Json, E> {
-        Ok(Json::String(v))
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Json, A::Error> {
-        let mut items = Vec::new();
-        while let Some(item) = seq.next_element()? {
-            items.push(item);
-        }
-        Ok(Json::Array(items))
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Json, A::Error> {
-        let mut fields = Vec::new();
-        while let Some((k, v)) = map.next_entry::<String, Json>()? {
-            fields.push((k, v));
-        }
-        Ok(Json::Object(fields))
     }
 }
 
@@ -1157,7 +1112,10 @@ mod tests {
         std::fs::write(&path, broken).expect("write");
         let err = write_into(&path, Client::Cursor, &json!({"command": "p"})).expect_err("refused");
         let message = err.to_string();
-        assert!(message.contains("is not valid JSON (line 5"), "{message}");
+        assert!(
+            message.contains("is not valid JSON (line 2, column 17: Unterminated object"),
+            "{message}"
+        );
         assert!(message.contains("nothing was changed"), "{message}");
         assert_eq!(std::fs::read_to_string(&path).expect("readable"), broken);
         assert!(!dir.path().join("mcp.json.bak").exists());
@@ -1268,7 +1226,11 @@ mod tests {
     #[test]
     fn ordered_json_round_trips() {
         let text = r#"{"b":1,"a":[true,null,-2,3.5,"s",{"z":{},"y":[]}],"c":18446744073709551615}"#;
-        let value: Json = serde_json::from_str(text).expect("parses");
+        let parsed = super::jsonc::parse(text)
+            .expect("parses")
+            .value
+            .expect("a value");
+        let value = Json::from_ast(parsed);
         assert_eq!(serde_json::to_string(&value).expect("serializes"), text);
         let plain: Value = serde_json::from_str(text).expect("parses");
         assert_eq!(value.to_value(), plain);

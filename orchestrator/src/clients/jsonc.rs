@@ -1,119 +1,146 @@
 //! JSON with comments and trailing commas (VS Code's JSONC), as MCP clients write their
-//! configuration files: read with every line and column kept, so a syntax error names the
-//! right spot.
+//! configuration files, read with `jsonc-parser`: exactly JSON plus `//` and `/* */`
+//! comments and trailing commas (none of its JSON5 extensions), object keys in file order,
+//! and a syntax error named by line and column.
 
+use jsonc_parser::ast;
+use jsonc_parser::{CollectOptions, CommentCollectionStrategy, ParseOptions};
 use serde_json::Value;
 
-/// Parses JSON that may contain `//` and `/* */` comments and trailing commas (VS Code's
-/// JSONC), and a leading byte-order mark.
+/// JSON plus comments and, when `trailing_commas`, trailing commas.
+fn options(trailing_commas: bool) -> ParseOptions {
+    ParseOptions {
+        allow_comments: true,
+        allow_trailing_commas: trailing_commas,
+        allow_loose_object_property_names: false,
+        allow_missing_commas: false,
+        allow_single_quoted_strings: false,
+        allow_hexadecimal_numbers: false,
+        allow_unary_plus_numbers: false,
+        allow_bare_decimal_point_numbers: false,
+        allow_non_finite_numbers: false,
+        allow_extended_string_escapes: false,
+    }
+}
+
+/// A parsed file.
+#[derive(Debug)]
+pub struct Document<'a> {
+    /// Its value; `None` when the file holds only white space and comments.
+    pub value: Option<ast::Value<'a>>,
+    /// Whether it had comments or trailing commas (which a rewrite cannot keep).
+    pub had_comments: bool,
+}
+
+/// Parses JSONC (a leading byte-order mark is skipped).
+///
+/// # Errors
+/// Where the first syntax error is and what it is: `line 3, column 7: Expected colon ...`.
+pub fn parse(text: &str) -> Result<Document<'_>, String> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let collect = CollectOptions {
+        comments: CommentCollectionStrategy::Separate,
+        tokens: false,
+    };
+    let parsed = jsonc_parser::parse_to_ast(text, &collect, &options(true)).map_err(|e| {
+        format!(
+            "line {}, column {}: {}",
+            e.line_display(),
+            e.column_display(),
+            e.kind()
+        )
+    })?;
+    let comments = parsed
+        .comments
+        .as_ref()
+        .is_some_and(|c| c.values().any(|list| !list.is_empty()));
+    let trailing_commas = !comments
+        && jsonc_parser::parse_to_ast(text, &CollectOptions::default(), &options(false)).is_err();
+    Ok(Document {
+        value: parsed.value,
+        had_comments: comments || trailing_commas,
+    })
+}
+
+/// Parses a client's configuration file into a `Value`.
 ///
 /// # Errors
 /// A sentence with the line and column of the first syntax error and what to do.
 pub fn parse_jsonc(text: &str) -> Result<Value, String> {
-    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let clean = strip_jsonc(text);
-    if clean.trim().is_empty() {
-        return Err("the file is empty; it should hold the client's MCP configuration".into());
-    }
-    serde_json::from_str(&clean).map_err(|e| {
+    let document = parse(text).map_err(|where_what| {
         format!(
-            "invalid JSON at {}; fix the file there (a JSON checker such as `python3 -m json.tool \
-             FILE` points at the spot) and run the command again",
-            json_error(&e)
+            "invalid JSON at {where_what}; fix the file there (a JSON checker such as \
+             `python3 -m json.tool FILE` points at the spot) and run the command again"
         )
-    })
+    })?;
+    document
+        .value
+        .map(to_value)
+        .ok_or_else(|| "the file is empty; it should hold the client's MCP configuration".into())
 }
 
-/// Describes a JSON syntax error: where and what (`line 3, column 7: expected `:``).
-pub fn json_error(e: &serde_json::Error) -> String {
-    let full = e.to_string();
-    let suffix = format!(" at line {} column {}", e.line(), e.column());
-    let what = full.strip_suffix(&suffix).unwrap_or(&full);
-    format!("line {}, column {}: {what}", e.line(), e.column())
+/// A parsed value as a `Value` (object keys then sort, as `serde_json` keeps them).
+#[must_use]
+pub fn to_value(value: ast::Value<'_>) -> Value {
+    match value {
+        ast::Value::NullKeyword(_) => Value::Null,
+        ast::Value::BooleanLit(b) => Value::Bool(b.value),
+        ast::Value::NumberLit(n) => number(n.value).map_or(Value::Null, Value::Number),
+        ast::Value::StringLit(s) => Value::String(s.value.into_owned()),
+        ast::Value::Array(a) => Value::Array(a.elements.into_iter().map(to_value).collect()),
+        ast::Value::Object(o) => Value::Object(
+            o.properties
+                .into_iter()
+                .map(|p| (p.name.into_string(), to_value(p.value)))
+                .collect(),
+        ),
+    }
 }
 
-/// Blanks out comments and trailing commas outside strings, keeping every line break and byte
-/// offset, so a JSON error still points at the right line and column.
-pub fn strip_jsonc(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    let mut in_string = false;
-    while i < bytes.len() {
-        let b = bytes[i];
-        if in_string {
-            out.push(b);
-            if b == b'\\' && i + 1 < bytes.len() {
-                out.push(bytes[i + 1]);
-                i += 2;
-                continue;
-            }
-            if b == b'"' {
-                in_string = false;
-            }
-            i += 1;
-            continue;
-        }
-        match (b, bytes.get(i + 1)) {
-            (b'"', _) => {
-                in_string = true;
-                out.push(b);
-                i += 1;
-            }
-            (b'/', Some(b'/')) => {
-                while i < bytes.len() && bytes[i] != b'\n' {
-                    out.push(if bytes[i] == b'\r' { b'\r' } else { b' ' });
-                    i += 1;
-                }
-            }
-            (b'/', Some(b'*')) => {
-                let Some(len) = text[i + 2..].find("*/") else {
-                    // Unterminated: keep it, so the parser reports it where it starts.
-                    out.extend_from_slice(&bytes[i..]);
-                    break;
-                };
-                let end = i + 2 + len + 2;
-                out.extend(
-                    bytes[i..end]
-                        .iter()
-                        .map(|&c| if c == b'\n' || c == b'\r' { c } else { b' ' }),
-                );
-                i = end;
-            }
-            _ => {
-                out.push(b);
-                i += 1;
-            }
+/// A JSON number literal as serde_json reads it (`None` past f64's range).
+#[must_use]
+pub fn number(text: &str) -> Option<serde_json::Number> {
+    serde_json::from_str::<serde_json::Number>(text).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{parse, parse_jsonc};
+    use serde_json::json;
+
+    #[test]
+    fn comments_and_trailing_commas_are_read_and_noticed() {
+        let value =
+            parse_jsonc("{\"a\": \"x\\\" // y\", /* c */ \"b\": [1, 2,],}").expect("parses");
+        assert_eq!(value, json!({"a": "x\" // y", "b": [1, 2]}));
+        assert!(parse("{\"a\": 1} // note").is_ok_and(|d| d.had_comments));
+        assert!(parse("{\"a\": [1,]}").is_ok_and(|d| d.had_comments));
+        assert!(parse("{\"a\": 1}").is_ok_and(|d| !d.had_comments));
+        assert!(parse_jsonc("\u{feff}{}").is_ok());
+    }
+
+    #[test]
+    fn nothing_looser_than_jsonc_passes() {
+        for loose in [
+            "{a: 1}",
+            "{'a': 1}",
+            "{\"a\": 0x10}",
+            "{\"a\": .5}",
+            "{\"a\": 1 \"b\": 2}",
+        ] {
+            assert!(parse(loose).is_err(), "{loose}");
         }
     }
-    blank_trailing_commas(&mut out);
-    // Only whole ASCII-delimited runs were blanked, so this is still UTF-8.
-    String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
-}
 
-/// Replaces each `,` that is followed (after white space) by `}` or `]` with a space.
-fn blank_trailing_commas(bytes: &mut [u8]) {
-    let mut in_string = false;
-    let mut escaped = false;
-    for i in 0..bytes.len() {
-        let b = bytes[i];
-        if in_string {
-            if escaped {
-                escaped = false;
-            } else if b == b'\\' {
-                escaped = true;
-            } else if b == b'"' {
-                in_string = false;
-            }
-            continue;
-        }
-        if b == b'"' {
-            in_string = true;
-        } else if b == b',' {
-            let next = bytes[i + 1..].iter().find(|c| !c.is_ascii_whitespace());
-            if matches!(next, Some(b'}' | b']')) {
-                bytes[i] = b' ';
-            }
-        }
+    #[test]
+    fn errors_name_line_and_column_and_empty_files_say_so() {
+        let message = parse_jsonc("{\n  \"a\": {\"b\" 1}\n}").expect_err("invalid");
+        assert!(
+            message.starts_with("invalid JSON at line 2, column "),
+            "{message}"
+        );
+        assert!(message.contains("fix the file"), "{message}");
+        let empty = parse_jsonc("  // nothing\n").expect_err("empty");
+        assert!(empty.contains("empty"), "{empty}");
     }
 }

@@ -257,9 +257,10 @@ impl Hub {
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let servers = self.servers();
         servers.len() != built.len()
-            || servers.iter().zip(built.iter()).any(|(ds, (name, view))| {
-                *name != ds.spec.name || !Arc::ptr_eq(view, &ds.view())
-            })
+            || servers
+                .iter()
+                .zip(built.iter())
+                .any(|(ds, (name, view))| *name != ds.spec.name || !Arc::ptr_eq(view, &ds.view()))
     }
 
     /// Rebuilds the catalog from every server's last known lists.

@@ -61,7 +61,8 @@ pub fn build(
     profile: &str,
     output: Output,
 ) -> Result<HashMap<String, PathBuf>, Error> {
-    let mut child = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+    let mut command = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    let mut child = without_crate_env(&mut command)
         .current_dir(source)
         .args([
             "build",
@@ -130,6 +131,36 @@ fn executable(line: &str) -> Option<(String, PathBuf)> {
     let path = message["executable"].as_str()?;
     let name = message["target"]["name"].as_str()?;
     Some((name.to_string(), PathBuf::from(path)))
+}
+
+/// Removes from a cargo command the variables cargo sets for the crate or test that is
+/// running (`CARGO_MANIFEST_DIR`, `CARGO_PKG_*`, ...). A build script that watches one of
+/// them (ring's watches `CARGO_MANIFEST_DIR`) would otherwise see it change between a build
+/// started by a test and one started from a shell, and rebuild itself and everything above
+/// it each time the two alternate. The user's own settings (`CARGO_HOME`,
+/// `CARGO_TARGET_DIR`, `CARGO_PROFILE_*`, ...) stay.
+pub fn without_crate_env(command: &mut Command) -> &mut Command {
+    const EXACT: &[&str] = &[
+        "CARGO_MANIFEST_DIR",
+        "CARGO_MANIFEST_PATH",
+        "CARGO_MANIFEST_LINKS",
+        "CARGO_CRATE_NAME",
+        "CARGO_BIN_NAME",
+        "CARGO_PRIMARY_PACKAGE",
+        "CARGO_TARGET_TMPDIR",
+        "CARGO_RUSTC_CURRENT_DIR",
+        "OUT_DIR",
+    ];
+    for (name, _) in std::env::vars_os() {
+        let Some(name) = name.to_str() else { continue };
+        if EXACT.contains(&name)
+            || name.starts_with("CARGO_PKG_")
+            || name.starts_with("CARGO_BIN_EXE_")
+        {
+            command.env_remove(name);
+        }
+    }
+    command
 }
 
 /// Finds the polyclaw source tree: `source` if given, else the current folder or the one the
