@@ -113,15 +113,7 @@ async fn banner(hub: &Hub, local: SocketAddr, authed: bool) {
     let catalog = hub.catalog();
     let mut lines = vec![format!("\npolyclaw is serving MCP at {url}\n")];
     for ds in hub.servers() {
-        let n = catalog
-            .tools
-            .iter()
-            .filter(|t| {
-                catalog
-                    .tool_route(&t.name)
-                    .is_some_and(|r| r.server == ds.spec.name)
-            })
-            .count();
+        let n = catalog.tool_count(&ds.spec.name);
         let status = ds.status();
         let extra = match &status {
             crate::runtime::Status::Down { error, .. } => format!("  ({error})"),

@@ -381,15 +381,7 @@ pub fn list_servers(hub: &Hub) -> Vec<Value> {
         .iter()
         .map(|ds| {
             let status = ds.status();
-            let tools = catalog
-                .tools
-                .iter()
-                .filter(|t| {
-                    catalog
-                        .tool_route(&t.name)
-                        .is_some_and(|r| r.server == ds.spec.name)
-                })
-                .count();
+            let tools = catalog.tool_count(&ds.spec.name);
             let mut v = json!({
                 "name": ds.spec.name,
                 "kind": ds.spec.kind(),

@@ -171,6 +171,15 @@ impl Catalog {
         cat
     }
 
+    /// How many exposed tools route to `server`.
+    #[must_use]
+    pub fn tool_count(&self, server: &str) -> usize {
+        self.tools
+            .iter()
+            .filter(|t| self.tool_route(&t.name).is_some_and(|r| r.server == server))
+            .count()
+    }
+
     /// Where an exposed tool name leads.
     #[must_use]
     pub fn tool_route(&self, exposed: &str) -> Option<&Route> {
