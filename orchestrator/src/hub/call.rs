@@ -76,7 +76,13 @@ impl Hub {
         let timeout = ds.spec.timeout;
         let deadline = tokio::time::sleep(timeout);
         tokio::pin!(deadline);
-        let (token, mut answer) = carrier.send().await?;
+        // Sending is bounded too: a server that stops reading its stdin fills the pipe.
+        let sent = tokio::select! {
+            sent = carrier.send() => sent,
+            () = &mut deadline => Err(timed_out(server, timeout)),
+            () = ctx.cancel.cancelled() => Err(Error::Cancelled { server: server.to_string() }),
+        };
+        let (token, mut answer) = sent?;
         if let Some(token) = token {
             guard.track_progress(token, ctx.client_token.clone());
         }
@@ -423,6 +429,103 @@ fn downstream_error(server: &str, e: ServiceError) -> Error {
             server: server.to_string(),
             message: other.to_string(),
         },
+    }
+}
+
+#[cfg(test)]
+mod policy_tests {
+    //! The policy around a carrier, with carriers that misbehave on purpose (a real server
+    //! for each route is in tests/tests/hot_path.rs).
+    use std::sync::Arc;
+
+    use tokio_util::sync::CancellationToken;
+
+    use super::{Carrier, Waiting};
+    use crate::config::{Config, ConfigSource, Interpolator};
+    use crate::error::Error;
+    use crate::hub::{CallContext, Hub};
+
+    /// A hub with one (never started) server whose timeout is 0.2 s (real time: tokio's
+    /// paused clock would need its `test-util` feature, a second build of the graph).
+    fn hub(state: &std::path::Path) -> (Arc<Hub>, Arc<crate::runtime::Downstream>) {
+        let text = format!(
+            "[plans]\nstate_dir = {:?}\n\n[servers.s]\ncommand = \"true\"\ntimeout = 0.2\n",
+            state.display().to_string()
+        );
+        let config = Config::parse(&text, ConfigSource::Embedded, &Interpolator::from_env())
+            .expect("config");
+        let hub = Hub::start(&config, CancellationToken::new());
+        let ds = hub.server("s").expect("server s");
+        (hub, ds)
+    }
+
+    /// Never gets its request out (a server that stopped reading its stdin).
+    struct Stuck;
+
+    impl Carrier for Stuck {
+        type Reply = ();
+        async fn send(
+            &mut self,
+        ) -> Result<(Option<rmcp::model::ProgressToken>, Waiting<()>), Error> {
+            std::future::pending().await
+        }
+        async fn cancel(&mut self, _reason: &'static str) {}
+    }
+
+    /// Sends, then never hears back; remembers whether it was told to cancel.
+    struct Silent(Arc<std::sync::Mutex<Option<&'static str>>>);
+
+    impl Carrier for Silent {
+        type Reply = ();
+        async fn send(
+            &mut self,
+        ) -> Result<(Option<rmcp::model::ProgressToken>, Waiting<()>), Error> {
+            Ok((None, Box::pin(std::future::pending())))
+        }
+        async fn cancel(&mut self, reason: &'static str) {
+            if let Ok(mut r) = self.0.lock() {
+                *r = Some(reason);
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_send_that_never_completes_ends_at_the_deadline() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (hub, ds) = hub(dir.path());
+        let result = hub.carry(&ds, Stuck, &CallContext::default()).await;
+        assert!(
+            matches!(&result, Err(Error::Timeout { server, .. }) if server == "s"),
+            "{result:?}"
+        );
+        let ctx = CallContext::default();
+        ctx.cancel.cancel();
+        let result = hub.carry(&ds, Stuck, &ctx).await;
+        assert!(matches!(result, Err(Error::Cancelled { .. })), "{result:?}");
+    }
+
+    #[tokio::test]
+    async fn a_silent_server_is_told_why_the_call_ended() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (hub, ds) = hub(dir.path());
+        let told = Arc::new(std::sync::Mutex::new(None));
+        let result = hub
+            .carry(&ds, Silent(told.clone()), &CallContext::default())
+            .await;
+        assert!(matches!(result, Err(Error::Timeout { .. })), "{result:?}");
+        assert_eq!(
+            *told.lock().expect("lock"),
+            Some("the call timed out in polyclaw")
+        );
+        let ctx = CallContext::default();
+        let cancel = ctx.cancel.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            cancel.cancel();
+        });
+        let result = hub.carry(&ds, Silent(told.clone()), &ctx).await;
+        assert!(matches!(result, Err(Error::Cancelled { .. })), "{result:?}");
+        assert_eq!(*told.lock().expect("lock"), Some("cancelled by the client"));
     }
 }
 
