@@ -251,7 +251,7 @@ impl Carrier for Raw {
     type Reply = Vec<u8>;
 
     async fn send(&mut self) -> Result<(Option<ProgressToken>, Waiting<Vec<u8>>), Error> {
-        let mut pending = self.link.begin();
+        let (pending, response) = self.link.begin();
         let down_id = format!("{ID_PREFIX}{}", pending.number);
         let line = request_line(
             &down_id,
@@ -263,7 +263,6 @@ impl Carrier for Raw {
                 extra: &self.extra,
             },
         );
-        let response = std::mem::replace(&mut pending.response, tokio::sync::oneshot::channel().1);
         self.pending = Some(pending);
         if !self.link.send(line).await {
             return Err(connection_broke(&self.server));

@@ -43,14 +43,12 @@ pub struct RawLink {
     closed: AtomicBool,
 }
 
-/// A raw call waiting for its response; dropping it forgets the call.
+/// A raw call in flight; dropping it forgets the call (a late response is then dropped).
 #[derive(Debug)]
 pub struct Pending {
     link: std::sync::Arc<RawLink>,
     /// The number in the id sent to the server.
     pub number: u64,
-    /// The server's response line, or an error when the connection ended first.
-    pub response: oneshot::Receiver<Vec<u8>>,
 }
 
 impl Drop for Pending {
@@ -92,19 +90,22 @@ impl RawLink {
         (link, for_rmcp)
     }
 
-    /// Registers a call: its id for the server is `"pc:<number>"`.
-    pub fn begin(self: &std::sync::Arc<Self>) -> Pending {
+    /// Registers a call: its id for the server is `"pc:<number>"`. Returns the call and
+    /// where its response line arrives (an error when the connection ends first).
+    pub fn begin(self: &std::sync::Arc<Self>) -> (Pending, oneshot::Receiver<Vec<u8>>) {
         let number = self.next.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
         if !self.closed.load(Ordering::Acquire) {
             lock(&self.pending).insert(number, tx);
             self.waiting.fetch_add(1, Ordering::AcqRel);
         }
-        Pending {
-            link: self.clone(),
-            number,
-            response: rx,
-        }
+        (
+            Pending {
+                link: self.clone(),
+                number,
+            },
+            rx,
+        )
     }
 
     /// Queues one whole message (ending in `\n`) for the server; `false` when the server's
@@ -250,25 +251,22 @@ mod tests {
     async fn responses_reach_their_call_and_the_rest_passes() {
         let (child_stdin, _child_reads) = tokio::io::duplex(1024);
         let (link, _rmcp) = RawLink::spawn("s".into(), child_stdin);
-        let mut call = link.begin();
+        let (call, mut response) = link.begin();
         let number = call.number;
         let other = br#"{"jsonrpc":"2.0","id":5,"result":{}}"#.to_vec();
         assert_eq!(link.take(other.clone()), Some(other));
         let ours = format!(r#"{{"jsonrpc":"2.0","id":"pc:{number}","result":{{}}}}"#).into_bytes();
         assert_eq!(link.take(ours.clone()), None);
-        assert_eq!((&mut call.response).await.ok(), Some(ours.clone()));
+        assert_eq!((&mut response).await.ok(), Some(ours.clone()));
         drop(call);
         assert_eq!(
             link.take(ours.clone()),
             Some(ours),
             "with nothing pending a line goes to rmcp (which ignores an id it did not send)"
         );
-        let mut call = link.begin();
+        let (_call, response) = link.begin();
         link.close();
-        assert!(
-            (&mut call.response).await.is_err(),
-            "close fails pending calls"
-        );
+        assert!(response.await.is_err(), "close fails pending calls");
     }
 
     #[tokio::test]

@@ -81,14 +81,9 @@ async fn read_line<R: AsyncRead + Unpin>(
 
 /// Starts the tap; returns the stream rmcp reads instead of the child's stdout. It ends when
 /// the child's stdout closes, when rmcp stops reading, or at a line longer than [`MAX_LINE`].
-/// With a raw `link`, responses to raw calls go to them instead of rmcp; when the tap ends,
-/// the link's pending calls fail.
-pub fn spawn<R>(
-    server: String,
-    stdout: R,
-    relay: Arc<Relay>,
-    link: Option<Arc<RawLink>>,
-) -> DuplexStream
+/// Responses to the raw `link`'s calls go to them instead of rmcp; when the tap ends, the
+/// link's pending calls fail.
+pub fn spawn<R>(server: String, stdout: R, relay: Arc<Relay>, link: Arc<RawLink>) -> DuplexStream
 where
     R: AsyncRead + Unpin + Send + 'static,
 {
@@ -116,19 +111,15 @@ where
                 relay.forward_progress(&server, note.params).await;
                 continue;
             }
-            if let Some(link) = &link {
-                match link.take(std::mem::take(&mut line)) {
-                    Some(theirs) => line = theirs,
-                    None => continue,
-                }
+            match link.take(std::mem::take(&mut line)) {
+                Some(theirs) => line = theirs,
+                None => continue,
             }
             if to_rmcp.write_all(&line).await.is_err() {
                 break;
             }
         }
-        if let Some(link) = &link {
-            link.close();
-        }
+        link.close();
         let _ = to_rmcp.shutdown().await;
     });
     for_rmcp

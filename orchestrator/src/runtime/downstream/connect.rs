@@ -126,6 +126,33 @@ impl Downstream {
         .await
     }
 
+    /// MCP over a server's stdin and stdout, a process's or an attached container's alike:
+    /// the raw link owns stdin (rmcp's lines and raw requests, each whole), the tap reads
+    /// stdout (progress in order, raw responses to their calls), rmcp gets the rest. Bounded
+    /// by [`START_TIMEOUT`].
+    async fn serve_stdio<R, W>(
+        self: &Arc<Self>,
+        stdout: R,
+        stdin: W,
+    ) -> Result<
+        Result<RunningService<RoleClient, DownstreamHandler>, rmcp::service::ClientInitializeError>,
+        tokio::time::error::Elapsed,
+    >
+    where
+        R: tokio::io::AsyncRead + Unpin + Send + 'static,
+        W: tokio::io::AsyncWrite + Unpin + Send + 'static,
+    {
+        let (link, stdin) = crate::runtime::raw::RawLink::spawn(self.spec.name.clone(), stdin);
+        let stdout = crate::runtime::tap::spawn(
+            self.spec.name.clone(),
+            stdout,
+            self.relay.clone(),
+            link.clone(),
+        );
+        *lock(&self.raw) = Some(link);
+        tokio::time::timeout(START_TIMEOUT, serve_client(self.handler(), (stdout, stdin))).await
+    }
+
     async fn connect_process(
         self: &Arc<Self>,
         command: &str,
@@ -139,18 +166,7 @@ impl Downstream {
         }
         let (child, stdout, stdin) = process::spawn(&self.spec.name, command, args, &env, cwd)
             .map_err(|e| self.spec.secrets.redact(&e.to_string()))?;
-        let (link, stdin) = crate::runtime::raw::RawLink::spawn(self.spec.name.clone(), stdin);
-        let stdout = crate::runtime::tap::spawn(
-            self.spec.name.clone(),
-            stdout,
-            self.relay.clone(),
-            Some(link.clone()),
-        );
-        *lock(&self.raw) = Some(link);
-        let started =
-            tokio::time::timeout(START_TIMEOUT, serve_client(self.handler(), (stdout, stdin)))
-                .await;
-        match started {
+        match self.serve_stdio(stdout, stdin).await {
             Ok(Ok(service)) => Ok((service, Some(Owned::Process(child)))),
             Ok(Err(e)) => {
                 let how = child.stop().await;
@@ -174,21 +190,13 @@ impl Downstream {
         started: docker::pool::Started,
         image: &str,
     ) -> Result<(RunningService<RoleClient, DownstreamHandler>, Option<Owned>), String> {
-        // Raw calls reach a container's stdio server as they reach a process (the hub's raw
-        // route): one writer owns its attached stdin, the tap takes raw responses off stdout.
-        let (link, stdin) =
-            crate::runtime::raw::RawLink::spawn(self.spec.name.clone(), started.stdin);
-        let stdout = crate::runtime::tap::spawn(
-            self.spec.name.clone(),
-            started.stdout,
-            self.relay.clone(),
-            Some(link.clone()),
-        );
-        *lock(&self.raw) = Some(link);
-        let owned = Owned::Container(started.container, engine);
-        match tokio::time::timeout(START_TIMEOUT, serve_client(self.handler(), (stdout, stdin)))
-            .await
-        {
+        let docker::pool::Started {
+            container,
+            stdout,
+            stdin,
+        } = started;
+        let owned = Owned::Container(container, engine);
+        match self.serve_stdio(stdout, stdin).await {
             Ok(Ok(service)) => Ok((service, Some(owned))),
             Ok(Err(e)) => {
                 let how = owned.stop().await;
