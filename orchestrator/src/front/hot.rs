@@ -249,11 +249,7 @@ impl Call {
             }) => ("result", r.get()),
             Ok(Response { error: Some(e), .. }) => ("error", e.get()),
             _ => {
-                return self.failed(&Error::Downstream {
-                    server: self.server.clone(),
-                    message: "it answered tools/call with something that is not a tool result"
-                        .into(),
-                });
+                return self.failed(&crate::hub::call::not_a_tool_result(&self.server));
             }
         };
         let mut out = String::with_capacity(40 + self.client_id.len() + body.len());

@@ -282,6 +282,14 @@ impl Carrier for Raw {
     }
 }
 
+/// A server answered `tools/call` with something else than a tool result (or an error).
+pub(crate) fn not_a_tool_result(server: &str) -> Error {
+    Error::Downstream {
+        server: server.to_string(),
+        message: "it answered tools/call with something that is not a tool result".into(),
+    }
+}
+
 /// The tool result in a server's raw response line; its JSON-RPC error as [`Error::Remote`].
 ///
 /// # Errors
@@ -293,10 +301,6 @@ pub fn tool_result(server: &str, line: &[u8]) -> Result<CallToolResponse, Error>
         result: Option<&'a RawValue>,
         error: Option<rmcp::ErrorData>,
     }
-    let not_a_result = || Error::Downstream {
-        server: server.to_string(),
-        message: "it answered tools/call with something that is not a tool result".into(),
-    };
     match serde_json::from_slice::<Answer<'_>>(line) {
         Ok(Answer {
             error: Some(error), ..
@@ -325,10 +329,10 @@ pub fn tool_result(server: &str, line: &[u8]) -> Result<CallToolResponse, Error>
                         Vec::new(),
                     )))
                 }
-                Err(_) => Err(not_a_result()),
+                Err(_) => Err(not_a_tool_result(server)),
             }
         }
-        _ => Err(not_a_result()),
+        _ => Err(not_a_tool_result(server)),
     }
 }
 

@@ -164,14 +164,7 @@ impl Hub {
 
     /// Stops the private instances of a session that ended.
     pub fn close_session(&self, session: u64) {
-        let ended: Vec<Arc<Downstream>> = {
-            let mut all = self
-                .instances
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            let keys: Vec<_> = all.keys().filter(|k| k.1 == session).cloned().collect();
-            keys.into_iter().filter_map(|k| all.remove(&k)).collect()
-        };
+        let ended = self.take_instances(|_, s| s == session);
         if ended.is_empty() {
             return;
         }
@@ -183,6 +176,20 @@ impl Hub {
                 }
             });
         }
+    }
+
+    /// Removes the private instances whose (server, session) `which` picks, for stopping.
+    fn take_instances(&self, which: impl Fn(&str, u64) -> bool) -> Vec<Arc<Downstream>> {
+        let mut all = self
+            .instances
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let keys: Vec<_> = all
+            .keys()
+            .filter(|(server, session)| which(server, *session))
+            .cloned()
+            .collect();
+        keys.into_iter().filter_map(|k| all.remove(&k)).collect()
     }
 
     /// The instance of `ds` that serves this call: its own for a `per_client` server and a
@@ -412,10 +419,7 @@ impl Hub {
             ServerResult::EmptyResult(_) => Ok(CallToolResponse::Complete(
                 CallToolResult::success(Vec::new()),
             )),
-            _ => Err(Error::Downstream {
-                server: route.server,
-                message: "it answered tools/call with something that is not a tool result".into(),
-            }),
+            _ => Err(call::not_a_tool_result(&route.server)),
         }
     }
 
@@ -497,14 +501,7 @@ impl Hub {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .remove(name)
             .ok_or_else(|| Error::UnknownServer(name.to_string()))?;
-        let private: Vec<Arc<Downstream>> = {
-            let mut all = self
-                .instances
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            let keys: Vec<_> = all.keys().filter(|k| k.0 == name).cloned().collect();
-            keys.into_iter().filter_map(|k| all.remove(&k)).collect()
-        };
+        let private = self.take_instances(|server, _| server == name);
         futures::future::join_all(private.iter().map(|ds| ds.shutdown())).await;
         ds.shutdown().await;
         tracing::info!(server = %name, "server removed");
