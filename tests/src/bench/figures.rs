@@ -360,6 +360,8 @@ struct Transport {
     paired: Paired,
     /// Direct vs a plain byte relay (`socat`) in the same rounds, where measured.
     floor: Option<Paired>,
+    /// Judged against the process server's added latency (the container row).
+    versus_process: bool,
 }
 
 /// P1 over stdio (2025-11-25 and 2026-07-28 clients) and P2 (stdio, 2025-11-25):
@@ -413,6 +415,7 @@ async fn p1_p2_stdio(bins: &Bins, plan: &Plan) -> Result<(Vec<Transport>, Figure
             target_p50: (i == 0).then_some(40.0),
             paired,
             floor: Some(floor),
+            versus_process: false,
         });
         if i == 0 {
             eprintln!("bench: P2 stdio");
@@ -527,24 +530,13 @@ async fn p1_http(bins: &Bins, plan: &Plan) -> Result<Transport> {
     let config = Config::echo_servers(bins, 1)?;
     let direct = procs::echo_http(bins).await?;
     let mesh = procs::polyclaw_http(bins, &config).await?;
-    let (dp, mp) = (direct.peer(), mesh.peer());
-    let (dparams, mparams) = (echo_params("echo")?, echo_params("echo__echo")?);
-    warm(&dp, &dparams, plan.warmup / 2).await?;
-    warm(&mp, &mparams, plan.warmup / 2).await?;
-    let paired = paired(
-        (&dp, &dparams),
-        (&mp, &mparams),
-        Load::Sequential(plan.p1_http),
-        plan.rounds,
-    )
-    .await?;
-    mesh.close().await?;
-    direct.close().await?;
+    let paired = echo_pair(direct, mesh, plan.warmup / 2, plan.p1_http, plan.rounds).await?;
     Ok(Transport {
         label: "Streamable HTTP".to_owned(),
         target_p50: None,
         paired,
         floor: None,
+        versus_process: false,
     })
 }
 
@@ -580,25 +572,42 @@ async fn p1_container(bins: &Bins, plan: &Plan) -> Result<Transport> {
     )
     .await?;
     let mesh = procs::polyclaw_stdio(bins, &config, ClientLifecycleMode::Initialize).await?;
-    let (dp, mp) = (direct.peer(), mesh.peer());
-    let (dparams, mparams) = (echo_params("echo")?, echo_params("echo__echo")?);
-    warm(&dp, &dparams, plan.warmup).await?;
-    warm(&mp, &mparams, plan.warmup).await?;
-    let paired = paired(
-        (&dp, &dparams),
-        (&mp, &mparams),
-        Load::Sequential(plan.p1_stdio),
-        plan.rounds,
-    )
-    .await?;
-    mesh.close().await?;
-    direct.close().await?;
+    let paired = echo_pair(direct, mesh, plan.warmup, plan.p1_stdio, plan.rounds).await?;
     Ok(Transport {
         label: "stdio, container server".to_owned(),
         target_p50: None,
         paired,
         floor: None,
+        versus_process: true,
     })
+}
+
+/// `echo` directly vs `echo__echo` through polyclaw, sequential calls: both sides warmed up,
+/// measured in alternating rounds, then closed.
+///
+/// # Errors
+/// When a call fails or a process does not close cleanly.
+async fn echo_pair(
+    direct: Served,
+    mesh: Served,
+    warmup: usize,
+    calls: usize,
+    rounds: usize,
+) -> Result<Paired> {
+    let (dp, mp) = (direct.peer(), mesh.peer());
+    let (dparams, mparams) = (echo_params("echo")?, echo_params("echo__echo")?);
+    warm(&dp, &dparams, warmup).await?;
+    warm(&mp, &mparams, warmup).await?;
+    let pair = paired(
+        (&dp, &dparams),
+        (&mp, &mparams),
+        Load::Sequential(calls),
+        rounds,
+    )
+    .await?;
+    mesh.close().await?;
+    direct.close().await?;
+    Ok(pair)
 }
 
 /// P1: added latency per call, per transport.
@@ -694,7 +703,7 @@ pub async fn p1_and_p2(bins: &Bins, plan: &Plan) -> Result<(Figure, Figure)> {
             );
         }
         fig.rows.push(added_row);
-        if t.label == "stdio, container server" {
+        if t.versus_process {
             let times = a50 / process_added;
             fig.numbers.push(times);
             let versus = row(
