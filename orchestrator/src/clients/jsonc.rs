@@ -75,26 +75,8 @@ pub fn parse_jsonc(text: &str) -> Result<Value, String> {
     })?;
     document
         .value
-        .map(to_value)
+        .map(Value::from)
         .ok_or_else(|| "the file is empty; it should hold the client's MCP configuration".into())
-}
-
-/// A parsed value as a `Value` (object keys then sort, as `serde_json` keeps them).
-#[must_use]
-pub fn to_value(value: ast::Value<'_>) -> Value {
-    match value {
-        ast::Value::NullKeyword(_) => Value::Null,
-        ast::Value::BooleanLit(b) => Value::Bool(b.value),
-        ast::Value::NumberLit(n) => number(n.value).map_or(Value::Null, Value::Number),
-        ast::Value::StringLit(s) => Value::String(s.value.into_owned()),
-        ast::Value::Array(a) => Value::Array(a.elements.into_iter().map(to_value).collect()),
-        ast::Value::Object(o) => Value::Object(
-            o.properties
-                .into_iter()
-                .map(|p| (p.name.into_string(), to_value(p.value)))
-                .collect(),
-        ),
-    }
 }
 
 /// A JSON number literal as serde_json reads it (`None` past f64's range).
