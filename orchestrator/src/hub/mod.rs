@@ -60,8 +60,6 @@ pub const LIST_WAIT: Duration = Duration::from_secs(20);
 pub struct Hub {
     servers: RwLock<BTreeMap<String, Arc<Downstream>>>,
     catalog: RwLock<Arc<Catalog>>,
-    /// The server views the current catalog was built from (to tell when it is stale).
-    built_from: RwLock<Vec<(String, Arc<crate::registry::ServerView>)>>,
     /// Routes from downstream servers back to clients.
     pub relay: Arc<Relay>,
     events: mpsc::UnboundedSender<Event>,
@@ -123,7 +121,6 @@ impl Hub {
         let hub = Arc::new(Self {
             servers: RwLock::new(servers),
             catalog: RwLock::new(Arc::default()),
-            built_from: RwLock::default(),
             relay,
             events: tx,
             root,
@@ -251,23 +248,14 @@ impl Hub {
             let waits = pending.iter().map(|ds| ds.peer(wait));
             let _ = futures::future::join_all(waits).await;
             self.rebuild();
-        } else if self.catalog_is_stale() {
-            self.rebuild();
+        } else {
+            let servers = self.servers();
+            let views = servers.iter().map(|ds| (ds.spec.name.as_str(), ds.view()));
+            if !self.catalog().is_built_from(views) {
+                // A server's lists changed (or a server came or went) since it was built.
+                self.rebuild();
+            }
         }
-    }
-
-    /// Whether a server's lists changed (or a server came or went) since the catalog was built.
-    fn catalog_is_stale(&self) -> bool {
-        let built = self
-            .built_from
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let servers = self.servers();
-        servers.len() != built.len()
-            || servers
-                .iter()
-                .zip(built.iter())
-                .any(|(ds, (name, view))| *name != ds.spec.name || !Arc::ptr_eq(view, &ds.view()))
     }
 
     /// Rebuilds the catalog from every server's last known lists.
@@ -286,13 +274,6 @@ impl Hub {
             })
             .collect();
         let catalog = Arc::new(Catalog::build(&entries));
-        *self
-            .built_from
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = entries
-            .iter()
-            .map(|e| (e.server.clone(), e.view.clone()))
-            .collect();
         *self
             .catalog
             .write()

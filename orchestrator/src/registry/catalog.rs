@@ -65,6 +65,8 @@ pub struct Catalog {
     /// (template prefix before the first `{`, server), longest prefix first.
     template_owner: Vec<(String, String)>,
     index: ToolIndex,
+    /// The servers' views it was built from, in order (to tell when it is out of date).
+    built_from: Vec<(String, Arc<ServerView>)>,
 }
 
 impl Catalog {
@@ -72,7 +74,13 @@ impl Catalog {
     /// exposes the same name; otherwise they fall back to `server__name`.
     #[must_use]
     pub fn build(entries: &[Entry]) -> Self {
-        let mut cat = Self::default();
+        let mut cat = Self {
+            built_from: entries
+                .iter()
+                .map(|e| (e.server.clone(), e.view.clone()))
+                .collect(),
+            ..Self::default()
+        };
         let mut bare_count: HashMap<String, usize> = HashMap::new();
         for e in entries {
             for t in &e.view.tools {
@@ -169,6 +177,21 @@ impl Catalog {
         let docs: Vec<ToolDoc> = cat.tools.iter().map(tool_doc).collect();
         cat.index = ToolIndex::build(&docs);
         cat
+    }
+
+    /// Whether it was built from exactly these (server, view) pairs, in this order: views
+    /// are compared by identity, since a server's changed lists are a new view.
+    #[must_use]
+    pub fn is_built_from<'a>(
+        &self,
+        views: impl ExactSizeIterator<Item = (&'a str, Arc<ServerView>)>,
+    ) -> bool {
+        views.len() == self.built_from.len()
+            && views
+                .zip(&self.built_from)
+                .all(|((name, view), (built_name, built))| {
+                    name == built_name && Arc::ptr_eq(&view, built)
+                })
     }
 
     /// How many exposed tools route to `server`.
@@ -276,6 +299,27 @@ mod tests {
                 ..ServerView::default()
             }),
         }
+    }
+
+    #[test]
+    fn it_knows_which_views_it_was_built_from() {
+        let entries = vec![entry("a", "a", &["x"]), entry("b", "b", &["y"])];
+        let cat = Catalog::build(&entries);
+        let same = entries.iter().map(|e| (e.server.as_str(), e.view.clone()));
+        assert!(cat.is_built_from(same));
+        let changed = entry("b", "b", &["y"]);
+        let newer = [
+            (entries[0].server.as_str(), entries[0].view.clone()),
+            ("b", changed.view),
+        ];
+        assert!(
+            !cat.is_built_from(newer.into_iter()),
+            "an equal but new view is a change"
+        );
+        let fewer = entries[..1]
+            .iter()
+            .map(|e| (e.server.as_str(), e.view.clone()));
+        assert!(!cat.is_built_from(fewer), "a server went");
     }
 
     #[test]
