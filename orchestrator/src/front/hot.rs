@@ -8,8 +8,9 @@
 //! the progress token to the call's, and writes it to the server's stdin; the response comes
 //! back through the stdout tap with only its id rewritten. Everything else (polyclaw's own
 //! tools, unknown, blocked or not yet listed tools, servers not running, `per_client` servers,
-//! container and HTTP servers, 2026-07-28 clients, requests with fields beyond `name`,
-//! `arguments` and `_meta`) takes the typed path, as does every other method.
+//! HTTP servers, 2026-07-28 clients, requests with fields beyond `name`, `arguments` and
+//! `_meta`) goes to rmcp and the front door, as does every other method; the hub still
+//! carries such a call raw when its server is up on stdio (`Hub::call_tool_response`).
 //!
 //! The call itself runs under the hub's one call policy (`hub::call`, carried by
 //! `call::Raw`): progress, the server's requests during the call, timeout, cancellation and

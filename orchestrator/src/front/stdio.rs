@@ -66,14 +66,15 @@ where
             source: std::io::Error::other(e.to_string()),
         })?;
     let peer = running.peer().clone();
-    // 2026-07-28 calls carry per-request metadata the typed path passes on: not raw.
+    // 2026-07-28 calls carry per-request metadata the front door reads; they go through it
+    // (and on from the hub raw, with that metadata, to a server of that era).
     if forward_raw
         && peer
             .peer_info()
             .is_some_and(|i| i.protocol_version < ProtocolVersion::V_2026_07_28)
     {
         hot.enable(peer);
-        tracing::debug!("stdio hot path enabled: tools/call goes raw to process servers");
+        tracing::debug!("stdio hot path enabled: tools/call goes raw to stdio servers");
     }
     let _ = running.waiting().await;
     let _ = writer.await;
