@@ -62,6 +62,16 @@ fn tool(name: &str, description: &str, input: Value) -> Tool {
     )
 }
 
+/// The input of the tools that take a goal in words (`plan`, `achieve`).
+fn goal_input() -> Value {
+    json!({
+        "type": "object",
+        "properties": {"goal": {"type": "string", "description": "What to achieve, in words"}},
+        "required": ["goal"],
+        "additionalProperties": false
+    })
+}
+
 /// The own tools' definitions, with exposed names.
 #[must_use]
 pub fn definitions() -> Vec<Tool> {
@@ -116,12 +126,7 @@ pub fn definitions() -> Vec<Tool> {
         tool(
             PLAN,
             "Turn a goal into a validated plan (a task graph over the tools behind polyclaw), written by the client's model through sampling or by the configured [llm] endpoint. The plan is returned, not run.",
-            json!({
-                "type": "object",
-                "properties": {"goal": {"type": "string", "description": "What to achieve, in words"}},
-                "required": ["goal"],
-                "additionalProperties": false
-            }),
+            goal_input(),
         ),
         tool(
             RUN_PLAN,
@@ -136,12 +141,7 @@ pub fn definitions() -> Vec<Tool> {
         tool(
             ACHIEVE,
             "Plan and run a goal in one call: a model writes the plan, polyclaw validates and runs it, and replans failed steps marked `on_error: replan`.",
-            json!({
-                "type": "object",
-                "properties": {"goal": {"type": "string", "description": "What to achieve, in words"}},
-                "required": ["goal"],
-                "additionalProperties": false
-            }),
+            goal_input(),
         ),
         tool(
             CREATE_SERVER,
