@@ -1,7 +1,9 @@
-//! One call policy, two routes: every behaviour here runs on the raw route (the stdio front's
+//! One call policy, two routes, two fronts: every behaviour here runs on the raw route (a
 //! `tools/call` forwarded as raw JSON lines) and on the typed one (`[front] forward_raw =
-//! false`: rmcp's model on both hops), and must be the same on both. A raw stdio client (this
-//! test) talks to `polyclaw serve`: answers carry the client's own ids, whatever their type,
+//! false`: rmcp's model on both hops), through the stdio front and through the Streamable
+//! HTTP front (a 2025-11-25 session), and must be the same on all four. A raw client (this
+//! test: JSON lines, or one POST per message reading JSON and SSE answers) talks to
+//! `polyclaw serve`: answers carry the client's own ids, whatever their type,
 //! under many calls in flight; progress arrives under the client's token, in order, before
 //! the answer; a server's sampling request during a call reaches the client and its answer
 //! the server; a cancelled call is cancelled at the server and never answered; a call past
@@ -11,11 +13,13 @@
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::mpsc::Receiver;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{Receiver, Sender};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, bail, ensure};
-use polyclaw_tests::support::{TestConfig, bin};
+use polyclaw_tests::support::{Polyclaw, TestConfig, bin};
 use serde_json::{Value, json};
 
 /// How the calls of a test are carried.
@@ -23,6 +27,16 @@ use serde_json::{Value, json};
 enum Route {
     Raw,
     Typed,
+}
+
+/// Which front door the test's client talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Front {
+    /// `polyclaw serve`, JSON lines on stdin and stdout.
+    Stdio,
+    /// `polyclaw serve --http`, a 2025-11-25 session: each message one POST, answers as JSON
+    /// or SSE.
+    Http,
 }
 
 /// A configuration of `servers` (TOML) whose calls take `route`.
@@ -34,17 +48,47 @@ fn config(route: Route, servers: &str) -> Result<TestConfig> {
     TestConfig::new(&format!("{front}{servers}"))
 }
 
+/// How messages reach polyclaw.
+enum Wire {
+    Stdio {
+        child: Child,
+        stdin: ChildStdin,
+    },
+    Http {
+        /// Kept for its Drop (SIGTERM).
+        _polyclaw: Polyclaw,
+        url: String,
+        session: String,
+        client: reqwest::Client,
+        rt: tokio::runtime::Runtime,
+        /// Where each POST's messages go (the same queue `lines` reads).
+        tx: Sender<String>,
+        /// How many POSTs were answered with `application/json` (the raw route's answer to a
+        /// call that does not stream; rmcp answers a session's request with SSE).
+        json_answers: Arc<AtomicUsize>,
+    },
+}
+
 struct Session {
-    child: Child,
-    stdin: ChildStdin,
+    wire: Wire,
     lines: Receiver<String>,
-    log: std::sync::Arc<std::sync::Mutex<String>>,
+    log: Arc<Mutex<String>>,
     /// Messages read but not consumed yet.
     seen: Vec<Value>,
 }
 
+const INITIALIZE: &str = r#"{"jsonrpc":"2.0","id":0,"method":"initialize","params":{
+    "protocolVersion":"2025-11-25","capabilities":{"sampling":{}},"clientInfo":{"name":"hot","version":"0"}}}"#;
+
 impl Session {
-    fn start(config: &TestConfig) -> Result<Self> {
+    fn start(config: &TestConfig, front: Front) -> Result<Self> {
+        match front {
+            Front::Stdio => Self::start_stdio(config),
+            Front::Http => Self::start_http(config),
+        }
+    }
+
+    fn start_stdio(config: &TestConfig) -> Result<Self> {
         let mut child = Command::new(bin("polyclaw")?)
             .arg("--config")
             .arg(&config.path)
@@ -73,7 +117,7 @@ impl Session {
                 }
             }
         });
-        let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let log = Arc::new(Mutex::new(String::new()));
         let sink = log.clone();
         std::thread::spawn(move || {
             for line in stderr.lines().map_while(Result::ok) {
@@ -84,22 +128,98 @@ impl Session {
             }
         });
         let mut session = Self {
-            child,
-            stdin,
+            wire: Wire::Stdio { child, stdin },
             lines,
             log,
             seen: Vec::new(),
         };
-        session.send(&json!({"jsonrpc":"2.0","id":0,"method":"initialize","params":{
-            "protocolVersion":"2025-11-25","capabilities":{"sampling":{}},"clientInfo":{"name":"hot","version":"0"}}}))?;
+        session.send(&serde_json::from_str(INITIALIZE)?)?;
         session.answer(&json!(0))?;
         session.send(&json!({"jsonrpc":"2.0","method":"notifications/initialized"}))?;
         Ok(session)
     }
 
+    fn start_http(config: &TestConfig) -> Result<Self> {
+        let polyclaw = Polyclaw::start(&config.path, &[])?;
+        polyclaw::tls::install_provider();
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()?;
+        let client = reqwest::Client::new();
+        let url = polyclaw.url.clone();
+        let init = rt.block_on(async {
+            client
+                .post(&url)
+                .header("content-type", "application/json")
+                .header("accept", "application/json, text/event-stream")
+                .body(INITIALIZE)
+                .send()
+                .await
+        })?;
+        let session = init
+            .headers()
+            .get("mcp-session-id")
+            .and_then(|v| v.to_str().ok())
+            .context("initialize answered with an Mcp-Session-Id")?
+            .to_string();
+        let (tx, lines) = std::sync::mpsc::channel();
+        let log = polyclaw.log.clone();
+        let mut s = Self {
+            wire: Wire::Http {
+                _polyclaw: polyclaw,
+                url,
+                session,
+                client,
+                rt,
+                tx: tx.clone(),
+                json_answers: Arc::new(AtomicUsize::new(0)),
+            },
+            lines,
+            log,
+            seen: Vec::new(),
+        };
+        if let Wire::Http { rt, .. } = &s.wire {
+            rt.spawn(read_messages(init, tx, None));
+        }
+        s.answer(&json!(0))?;
+        s.send(&json!({"jsonrpc":"2.0","method":"notifications/initialized"}))?;
+        Ok(s)
+    }
+
     fn send(&mut self, message: &Value) -> Result<()> {
-        writeln!(self.stdin, "{message}")?;
-        self.stdin.flush()?;
+        match &mut self.wire {
+            Wire::Stdio { stdin, .. } => {
+                writeln!(stdin, "{message}")?;
+                stdin.flush()?;
+            }
+            Wire::Http {
+                url,
+                session,
+                client,
+                rt,
+                tx,
+                json_answers,
+                ..
+            } => {
+                let post = client
+                    .post(url.as_str())
+                    .header("content-type", "application/json")
+                    .header("accept", "application/json, text/event-stream")
+                    .header("mcp-session-id", session.as_str())
+                    .header("mcp-protocol-version", "2025-11-25")
+                    .body(message.to_string());
+                let (tx, json_answers) = (tx.clone(), json_answers.clone());
+                rt.spawn(async move {
+                    match post.send().await {
+                        Ok(response) => read_messages(response, tx, Some(json_answers)).await,
+                        Err(e) => {
+                            let _ = tx.send(json!({"post failed": e.to_string()}).to_string());
+                        }
+                    }
+                });
+            }
+        }
         Ok(())
     }
 
@@ -108,9 +228,8 @@ impl Session {
             .lines
             .recv_timeout(Duration::from_secs(30))
             .context("no message from polyclaw within 30 s")?;
-        serde_json::from_str(&line).with_context(|| format!("stdout carries only JSON: {line}"))
+        serde_json::from_str(&line).with_context(|| format!("polyclaw sends only JSON: {line}"))
     }
-
     /// Reads until the answer to `id`; everything read on the way is kept in `seen`.
     fn answer(&mut self, id: &Value) -> Result<Value> {
         loop {
@@ -151,8 +270,42 @@ impl Session {
 }
 
 impl Session {
+    /// Calls `echo__echo` until the server is up and in the catalog (on the HTTP front's raw
+    /// route: until a call is answered with plain JSON). Returns the JSON answers so far.
+    fn warm_up(&mut self, route: Route) -> Result<usize> {
+        for i in 0..100 {
+            let id = json!(format!("warm-{i}"));
+            self.call(id.clone(), "echo__echo", json!({"text": "warm"}))?;
+            self.answer(&id)?;
+            match &self.wire {
+                Wire::Http { json_answers, .. }
+                    if route == Route::Raw && json_answers.load(Ordering::SeqCst) == 0 =>
+                {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                Wire::Http { json_answers, .. } => return Ok(json_answers.load(Ordering::SeqCst)),
+                Wire::Stdio { .. } => return Ok(0),
+            }
+        }
+        Ok(0)
+    }
+
     /// Fails unless the calls so far took `route`.
     fn check_route(&self, route: Route) -> Result<()> {
+        if let Wire::Http { json_answers, .. } = &self.wire {
+            let raw = "HTTP raw route serving the session's calls";
+            return match route {
+                Route::Raw => self.wait_log(raw, 1),
+                Route::Typed => {
+                    let log = self.log.lock().map(|l| l.clone()).unwrap_or_default();
+                    ensure!(
+                        !log.contains(raw) && json_answers.load(Ordering::SeqCst) == 0,
+                        "forward_raw = false: every answer came from rmcp (on SSE):\n{log}"
+                    );
+                    Ok(())
+                }
+            };
+        }
         match route {
             Route::Raw => self.wait_log("stdio hot path enabled", 1),
             Route::Typed => {
@@ -169,8 +322,55 @@ impl Session {
 
 impl Drop for Session {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        if let Wire::Stdio { child, .. } = &mut self.wire {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Puts every JSON-RPC message of one HTTP answer on `tx`: a JSON body, or each `data:` of an
+/// SSE stream as it arrives (202 carries none). Another status is put as an object naming it,
+/// so the test fails on it.
+async fn read_messages(
+    mut response: reqwest::Response,
+    tx: Sender<String>,
+    json_answers: Option<Arc<AtomicUsize>>,
+) {
+    let status = response.status();
+    if status == reqwest::StatusCode::ACCEPTED {
+        return;
+    }
+    let kind = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    if !status.is_success() {
+        let body = response.text().await.unwrap_or_default();
+        let _ = tx.send(json!({"http status": status.as_u16(), "body": body}).to_string());
+        return;
+    }
+    if kind.starts_with("application/json") {
+        if let Some(n) = json_answers {
+            n.fetch_add(1, Ordering::SeqCst);
+        }
+        let _ = tx.send(response.text().await.unwrap_or_default());
+        return;
+    }
+    let mut buffer = String::new();
+    while let Ok(Some(chunk)) = response.chunk().await {
+        buffer.push_str(&String::from_utf8_lossy(&chunk));
+        while let Some(end) = buffer.find("\n\n") {
+            let event: String = buffer.drain(..end + 2).collect();
+            for data in event.lines().filter_map(|l| l.strip_prefix("data:")) {
+                let data = data.trim();
+                if !data.is_empty() && tx.send(data.to_string()).is_err() {
+                    return;
+                }
+            }
+        }
     }
 }
 
@@ -189,20 +389,36 @@ fn text(answer: &Value) -> &str {
 
 #[test]
 fn ids_are_kept_on_the_raw_route() -> Result<()> {
-    answers_keep_the_clients_ids_under_many_calls_in_flight(Route::Raw)
+    answers_keep_the_clients_ids_under_many_calls_in_flight(Front::Stdio, Route::Raw)
 }
 
 #[test]
 fn ids_are_kept_on_the_typed_route() -> Result<()> {
-    answers_keep_the_clients_ids_under_many_calls_in_flight(Route::Typed)
+    answers_keep_the_clients_ids_under_many_calls_in_flight(Front::Stdio, Route::Typed)
 }
 
-fn answers_keep_the_clients_ids_under_many_calls_in_flight(route: Route) -> Result<()> {
+#[test]
+fn ids_are_kept_on_the_http_raw_route() -> Result<()> {
+    answers_keep_the_clients_ids_under_many_calls_in_flight(Front::Http, Route::Raw)
+}
+
+#[test]
+fn ids_are_kept_on_the_http_typed_route() -> Result<()> {
+    answers_keep_the_clients_ids_under_many_calls_in_flight(Front::Http, Route::Typed)
+}
+
+fn answers_keep_the_clients_ids_under_many_calls_in_flight(
+    front: Front,
+    route: Route,
+) -> Result<()> {
     let config = config(
         route,
         "[servers.echo]\ncommand = \"{bin}/polyclaw-server-echo\"\n",
     )?;
-    let mut s = Session::start(&config)?;
+    let mut s = Session::start(&config, front)?;
+    // Until the server is up and listed, calls go through rmcp (which waits for it): warm up
+    // so that the calls below take the route under test.
+    let warm = s.warm_up(route)?;
     // Ids of both types, and one that looks like polyclaw's own raw ids.
     let mut ids: Vec<Value> = (0..40).map(|i| json!(100 + i)).collect();
     ids.extend((0..40).map(|i| json!(format!("s-{i}"))));
@@ -240,25 +456,47 @@ fn answers_keep_the_clients_ids_under_many_calls_in_flight(route: Route) -> Resu
     );
     let others: Vec<&Value> = s.seen.iter().filter(|m| !is_list_changed(m)).collect();
     ensure!(others.is_empty(), "nothing else was written: {others:?}");
+    if let (Wire::Http { json_answers, .. }, Route::Raw) = (&s.wire, route) {
+        // A call that does not stream is answered with plain JSON, not an SSE stream.
+        let json = json_answers.load(Ordering::SeqCst);
+        ensure!(
+            json >= ids.len(),
+            "{json} of {} answers were plain JSON",
+            ids.len()
+        );
+    }
     s.check_route(route)
 }
 
 #[test]
 fn progress_is_in_order_on_the_raw_route() -> Result<()> {
-    progress_comes_in_order_under_the_clients_token_before_the_answer(Route::Raw)
+    progress_comes_in_order_under_the_clients_token_before_the_answer(Front::Stdio, Route::Raw)
 }
 
 #[test]
 fn progress_is_in_order_on_the_typed_route() -> Result<()> {
-    progress_comes_in_order_under_the_clients_token_before_the_answer(Route::Typed)
+    progress_comes_in_order_under_the_clients_token_before_the_answer(Front::Stdio, Route::Typed)
 }
 
-fn progress_comes_in_order_under_the_clients_token_before_the_answer(route: Route) -> Result<()> {
+#[test]
+fn progress_is_in_order_on_the_http_raw_route() -> Result<()> {
+    progress_comes_in_order_under_the_clients_token_before_the_answer(Front::Http, Route::Raw)
+}
+
+#[test]
+fn progress_is_in_order_on_the_http_typed_route() -> Result<()> {
+    progress_comes_in_order_under_the_clients_token_before_the_answer(Front::Http, Route::Typed)
+}
+
+fn progress_comes_in_order_under_the_clients_token_before_the_answer(
+    front: Front,
+    route: Route,
+) -> Result<()> {
     let config = config(
         route,
         "[servers.echo]\ncommand = \"{bin}/polyclaw-server-echo\"\n",
     )?;
-    let mut s = Session::start(&config)?;
+    let mut s = Session::start(&config, front)?;
     for round in 0..5 {
         let token = format!("tok-{round}");
         s.send(&json!({"jsonrpc":"2.0","id":round,"method":"tools/call",
@@ -289,21 +527,34 @@ fn progress_comes_in_order_under_the_clients_token_before_the_answer(route: Rout
 
 #[test]
 fn cancel_timeout_and_crash_on_the_raw_route() -> Result<()> {
-    cancel_and_timeout_reach_the_server_and_a_crash_fails_the_call(Route::Raw)
+    cancel_and_timeout_reach_the_server_and_a_crash_fails_the_call(Front::Stdio, Route::Raw)
 }
 
 #[test]
 fn cancel_timeout_and_crash_on_the_typed_route() -> Result<()> {
-    cancel_and_timeout_reach_the_server_and_a_crash_fails_the_call(Route::Typed)
+    cancel_and_timeout_reach_the_server_and_a_crash_fails_the_call(Front::Stdio, Route::Typed)
 }
 
-fn cancel_and_timeout_reach_the_server_and_a_crash_fails_the_call(route: Route) -> Result<()> {
+#[test]
+fn cancel_timeout_and_crash_on_the_http_raw_route() -> Result<()> {
+    cancel_and_timeout_reach_the_server_and_a_crash_fails_the_call(Front::Http, Route::Raw)
+}
+
+#[test]
+fn cancel_timeout_and_crash_on_the_http_typed_route() -> Result<()> {
+    cancel_and_timeout_reach_the_server_and_a_crash_fails_the_call(Front::Http, Route::Typed)
+}
+
+fn cancel_and_timeout_reach_the_server_and_a_crash_fails_the_call(
+    front: Front,
+    route: Route,
+) -> Result<()> {
     let config = config(
         route,
         "[servers.echo]\ncommand = \"{bin}/polyclaw-server-echo\"\ntimeout = 2\n\n\
          [servers.other]\ncommand = \"{bin}/polyclaw-server-echo\"\n",
     )?;
-    let mut s = Session::start(&config)?;
+    let mut s = Session::start(&config, front)?;
     // Cancelled by the client: cancelled at the server, never answered.
     s.call(json!(7), "echo__sleep", json!({"ms": 20000}))?;
     s.wait_log("sleeping ms=20000", 1)?;
@@ -346,22 +597,32 @@ fn cancel_and_timeout_reach_the_server_and_a_crash_fails_the_call(route: Route) 
 
 #[test]
 fn sampling_during_a_call_on_the_raw_route() -> Result<()> {
-    sampling_during_a_call(Route::Raw)
+    sampling_during_a_call(Front::Stdio, Route::Raw)
 }
 
 #[test]
 fn sampling_during_a_call_on_the_typed_route() -> Result<()> {
-    sampling_during_a_call(Route::Typed)
+    sampling_during_a_call(Front::Stdio, Route::Typed)
+}
+
+#[test]
+fn sampling_during_a_call_on_the_http_raw_route() -> Result<()> {
+    sampling_during_a_call(Front::Http, Route::Raw)
+}
+
+#[test]
+fn sampling_during_a_call_on_the_http_typed_route() -> Result<()> {
+    sampling_during_a_call(Front::Http, Route::Typed)
 }
 
 /// The server asks for sampling mid-call: the request reaches this client, its answer the
 /// server, and the call's answer carries the sampled text.
-fn sampling_during_a_call(route: Route) -> Result<()> {
+fn sampling_during_a_call(front: Front, route: Route) -> Result<()> {
     let config = config(
         route,
         "[servers.echo]\ncommand = \"{bin}/polyclaw-server-echo\"\n",
     )?;
-    let mut s = Session::start(&config)?;
+    let mut s = Session::start(&config, front)?;
     for round in 0..3 {
         let id = json!(format!("ask-{round}"));
         s.call(

@@ -33,6 +33,7 @@ use crate::config::Expose;
 use crate::error::Error;
 use crate::runtime::downstream::START_TIMEOUT;
 
+use super::http_raw::HttpSessions;
 use super::own_tools;
 use crate::hub::{CallContext, Hub, LIST_WAIT};
 
@@ -44,14 +45,21 @@ pub struct FrontDoor {
 }
 
 /// A client session: when the last handle to it goes, the session's private instances of
-/// `per_client` servers stop.
+/// `per_client` servers stop, and the HTTP front's raw route forgets it.
 struct Session {
     id: u64,
     hub: std::sync::Weak<Hub>,
+    /// The HTTP front's sessions, when this one is served over HTTP.
+    http: Option<Arc<HttpSessions>>,
+    /// Its `Mcp-Session-Id`, once the client has initialized.
+    http_id: std::sync::OnceLock<String>,
 }
 
 impl Drop for Session {
     fn drop(&mut self) {
+        if let (Some(sessions), Some(id)) = (&self.http, self.http_id.get()) {
+            sessions.remove(id);
+        }
         if let Some(hub) = self.hub.upgrade() {
             hub.close_session(self.id);
         }
@@ -62,9 +70,18 @@ impl FrontDoor {
     /// A handler for one client session.
     #[must_use]
     pub fn new(hub: Arc<Hub>) -> Self {
+        Self::with_sessions(hub, None)
+    }
+
+    /// A handler for one session of the HTTP front, which records it in `sessions` for the
+    /// raw route once the client has initialized.
+    #[must_use]
+    pub fn with_sessions(hub: Arc<Hub>, sessions: Option<Arc<HttpSessions>>) -> Self {
         let session = Arc::new(Session {
             id: hub.open_session(),
             hub: Arc::downgrade(&hub),
+            http: sessions,
+            http_id: std::sync::OnceLock::new(),
         });
         Self { hub, session }
     }
@@ -81,6 +98,7 @@ impl FrontDoor {
             cancel: context.ct.clone(),
             inline_meta: inline.then(|| context.meta.clone()),
             session: (!inline).then_some(self.session.id),
+            events: None,
         }
     }
 
@@ -168,6 +186,16 @@ impl ServerHandler for FrontDoor {
     }
 
     async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
+        if let Some(sessions) = &self.session.http
+            && let Some(id) = context
+                .extensions
+                .get::<axum::http::request::Parts>()
+                .and_then(|p| p.headers.get("mcp-session-id"))
+                .and_then(|v| v.to_str().ok())
+            && self.session.http_id.set(id.to_string()).is_ok()
+        {
+            sessions.insert(id, self.session.id, context.peer.clone());
+        }
         self.hub.relay.add_front(context.peer);
     }
 

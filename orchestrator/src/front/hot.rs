@@ -33,36 +33,46 @@ use crate::hub::call::Raw;
 use crate::hub::{CallContext, Hub};
 use crate::runtime::raw::contains_bytes;
 
+/// A client's message as the raw routes read it: only the envelope.
 #[derive(Deserialize)]
-struct Envelope<'a> {
+pub(super) struct Envelope<'a> {
     #[serde(borrow)]
-    id: Option<&'a RawValue>,
+    pub id: Option<&'a RawValue>,
     #[serde(borrow)]
-    method: std::borrow::Cow<'a, str>,
+    pub method: std::borrow::Cow<'a, str>,
     #[serde(borrow)]
-    params: Option<&'a RawValue>,
+    pub params: Option<&'a RawValue>,
 }
 
+/// The params of a `tools/call` the raw routes take: nothing beyond these fields.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct CallParams<'a> {
-    name: String,
+pub(super) struct CallParams<'a> {
+    pub name: String,
     #[serde(borrow)]
-    arguments: Option<&'a RawValue>,
+    pub arguments: Option<&'a RawValue>,
     #[serde(rename = "_meta")]
-    meta: Option<MetaIn>,
+    pub meta: Option<MetaIn>,
+}
+
+impl CallParams<'_> {
+    /// Arguments that are not an object get rmcp's own refusal (invalid params), and
+    /// polyclaw's own tools are served by the front door: neither goes raw.
+    pub fn goes_raw(&self) -> bool {
+        !own_tools::is_own(&self.name) && self.arguments.is_none_or(|a| a.get().starts_with('{'))
+    }
 }
 
 #[derive(Deserialize)]
-struct MetaIn {
+pub(super) struct MetaIn {
     #[serde(rename = "progressToken")]
-    progress_token: Option<ProgressToken>,
+    pub progress_token: Option<ProgressToken>,
 }
 
 #[derive(Deserialize)]
-struct CancelParams {
+pub(super) struct CancelParams {
     #[serde(rename = "requestId")]
-    request_id: RequestId,
+    pub request_id: RequestId,
 }
 
 #[derive(Deserialize)]
@@ -171,10 +181,7 @@ impl HotPath {
         let Ok(params) = serde_json::from_str::<CallParams<'_>>(params.get()) else {
             return false;
         };
-        // Arguments that are not an object get rmcp's own refusal (invalid params).
-        if own_tools::is_own(&params.name)
-            || params.arguments.is_some_and(|a| !a.get().starts_with('{'))
-        {
+        if !params.goes_raw() {
             return false;
         }
         let Some(route) = self.hub.catalog().tool_route(&params.name).cloned() else {
@@ -210,6 +217,7 @@ impl HotPath {
             cancel,
             inline_meta: None,
             session: None,
+            events: None,
         };
         let raw = Raw::new(
             &route.server,
@@ -233,17 +241,17 @@ impl HotPath {
     }
 }
 
-/// One call on the hot path.
-struct Call {
+/// One call on a raw route: what turns the server's answer into the client's.
+pub(super) struct Call {
     /// The client's id, as the JSON text it sent.
-    client_id: String,
-    exposed: String,
-    server: String,
+    pub client_id: String,
+    pub exposed: String,
+    pub server: String,
 }
 
 impl Call {
     /// The server's response with the client's id.
-    fn relay(&self, line: &[u8]) -> String {
+    pub fn relay(&self, line: &[u8]) -> String {
         let (key, body) = match serde_json::from_slice::<Response<'_>>(line) {
             Ok(Response {
                 result: Some(r), ..
@@ -265,7 +273,7 @@ impl Call {
     }
 
     /// A tool error result for the client, as the typed path gives it.
-    fn failed(&self, error: &Error) -> String {
+    pub fn failed(&self, error: &Error) -> String {
         tracing::warn!(tool = %self.exposed, "call failed: {error}");
         let result = rmcp::model::CallToolResult::error(vec![rmcp::model::ContentBlock::text(
             error.to_string(),
@@ -279,7 +287,7 @@ impl Call {
 }
 
 /// A request id as a map key (its JSON text, normalised).
-fn id_key(id: &RequestId) -> String {
+pub(super) fn id_key(id: &RequestId) -> String {
     serde_json::to_string(id).unwrap_or_default()
 }
 

@@ -1,7 +1,8 @@
 //! The front door over Streamable HTTP at `/mcp`, with the defaults a local service needs:
 //! loopback bind, `Host` and `Origin` checked (DNS-rebinding protection), an optional bearer
 //! token, and a cap on request size. Both protocol eras are served by rmcp: 2025-11-25 with
-//! sessions, 2026-07-28 stateless.
+//! sessions, 2026-07-28 stateless; a session's `tools/call` that needs no translation takes
+//! the raw route first (`http_raw`).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -19,6 +20,7 @@ use tokio_util::sync::CancellationToken;
 use crate::error::Error;
 
 use super::FrontDoor;
+use super::http_raw::{self, HttpSessions, RawHttp};
 use crate::hub::Hub;
 
 /// The path of the MCP endpoint.
@@ -87,6 +89,13 @@ pub fn router(
         })
         .collect();
     origins.extend(front.allowed_origins.iter().cloned());
+    let sessions = Arc::new(HttpSessions::default());
+    let raw = Arc::new(RawHttp {
+        hub: hub.clone(),
+        sessions: sessions.clone(),
+        hosts: hosts.clone(),
+        max_body: front.max_request_bytes,
+    });
     let config = StreamableHttpServerConfig::default()
         .with_allowed_hosts(hosts)
         .with_allowed_origins(origins)
@@ -95,12 +104,18 @@ pub fn router(
         .with_cancellation_token(shutdown.child_token());
     let factory_mesh = hub.clone();
     let service = StreamableHttpService::new(
-        move || Ok(FrontDoor::new(factory_mesh.clone())),
+        move || {
+            Ok(FrontDoor::with_sessions(
+                factory_mesh.clone(),
+                Some(sessions.clone()),
+            ))
+        },
         Arc::new(LocalSessionManager::default()),
         config,
     );
     let mcp = Router::new()
         .nest_service(MCP_PATH, service)
+        .layer(middleware::from_fn_with_state(raw, http_raw::layer))
         .layer(middleware::from_fn(session_end_is_ok))
         .layer(middleware::from_fn_with_state(
             Arc::new(token),

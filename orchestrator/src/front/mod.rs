@@ -3,7 +3,8 @@
 //! `door` is the MCP server handler (`FrontDoor`, one per client session): lists from the
 //! hub's catalog plus polyclaw's own tools, calls and reads routed through the hub. `stdio`
 //! and `http` put it on a transport; `hot` takes the stdio front's `tools/call` lines that
-//! need no translation off rmcp and hands them to the hub's raw route. `own_tools` are the
+//! need no translation off rmcp and hands them to the hub's raw route, and `http_raw` does
+//! the same for an HTTP session's POSTs. `own_tools` are the
 //! `polyclaw__*` tools, with `plan_tools` and `generate_tools` the MCP surfaces of plans and
 //! generation.
 //!
@@ -14,6 +15,7 @@ pub mod door;
 pub mod generate_tools;
 pub mod hot;
 pub mod http;
+pub mod http_raw;
 pub mod own_tools;
 pub mod plan_tools;
 pub mod stdio;

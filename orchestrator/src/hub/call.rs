@@ -38,7 +38,7 @@ use super::{CallContext, Hub};
 use crate::error::Error;
 use crate::runtime::Downstream;
 use crate::runtime::raw::{ID_PREFIX, Pending, RawLink};
-use crate::runtime::relay::UpRequest;
+use crate::runtime::relay::{CallEvent, Reach, UpRequest};
 
 /// A call's answer, once it is on its way.
 pub type Waiting<R> = Pin<Box<dyn Future<Output = Result<R, Error>> + Send>>;
@@ -72,7 +72,12 @@ impl Hub {
     ) -> Result<C::Reply, Error> {
         let server = ds.spec.name.as_str();
         let _in_use = ds.begin_use();
-        let mut guard = self.relay.begin_call(server, ctx.client.clone());
+        let reach = match (&ctx.events, &ctx.client) {
+            (Some(events), _) => Some(Reach::Stream(events.clone())),
+            (None, Some(peer)) => Some(Reach::Peer(peer.clone())),
+            (None, None) => None,
+        };
+        let mut guard = self.relay.begin_call(server, reach.clone());
         let timeout = ds.spec.timeout;
         let deadline = tokio::time::sleep(timeout);
         tokio::pin!(deadline);
@@ -93,8 +98,13 @@ impl Hub {
                 Some(up_request) = recv(&mut up) => {
                     // Answered here, in the client's request task, so HTTP clients get the
                     // request on the stream of their own call.
-                    if let Some(client) = &ctx.client {
-                        crate::runtime::relay::answer(client, up_request).await;
+                    match &reach {
+                        Some(Reach::Peer(client)) => crate::runtime::relay::answer(client, up_request).await,
+                        // The front writes it out; the client's answer goes straight to the server.
+                        Some(Reach::Stream(events)) => {
+                            let _ = events.send(CallEvent::Request(up_request)).await;
+                        }
+                        None => {}
                     }
                 }
                 () = &mut deadline => {

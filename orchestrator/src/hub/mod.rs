@@ -40,6 +40,9 @@ use crate::runtime::{Downstream, Event, ListKind, Relay, Status};
 pub struct CallContext {
     /// The client whose request this is (for progress, sampling, elicitation, roots).
     pub client: Option<Peer<RoleServer>>,
+    /// The call's own stream to the client, when the front carries one (the HTTP front's raw
+    /// route): progress and the server's requests go there instead of through `client`.
+    pub events: Option<mpsc::Sender<crate::runtime::relay::CallEvent>>,
     /// The client's progress token, if it asked for progress.
     pub client_token: Option<ProgressToken>,
     /// Cancelled when the client cancels.
@@ -408,7 +411,7 @@ impl Hub {
     /// forwarding is on and the server (or the caller's instance of it) is up on stdio. A
     /// 2026-07-28 client's call to a server of that era goes with the client's own `_meta`;
     /// a retry (`inputResponses`, `requestState`) only to such a server.
-    fn raw_route(
+    pub(crate) fn raw_route(
         &self,
         server: &str,
         ctx: &CallContext,

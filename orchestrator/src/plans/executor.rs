@@ -282,6 +282,7 @@ fn launch(
         cancel: token.clone(),
         inline_meta: None,
         session: ctx.session,
+        events: ctx.events.clone(),
     };
     let fut = async move {
         let Some(step) = step else {

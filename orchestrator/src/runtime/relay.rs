@@ -21,8 +21,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use rmcp::ErrorData as McpError;
 use rmcp::model::{
-    CreateMessageRequestParams, CreateMessageResult, ElicitRequestParams, ElicitResult,
-    ListRootsResult, ProgressNotificationParam, ProgressToken,
+    ClientCapabilities, CreateMessageRequestParams, CreateMessageResult, ElicitRequestParams,
+    ElicitResult, ListRootsResult, ProgressNotificationParam, ProgressToken,
 };
 use rmcp::service::{Peer, RoleServer, SubscriptionSendError, SubscriptionSink};
 use tokio::sync::{mpsc, oneshot};
@@ -44,10 +44,29 @@ pub enum UpRequest {
     Roots(oneshot::Sender<Result<ListRootsResult, McpError>>),
 }
 
+/// What a call sends its client while it runs, on the call's own stream (see [`Reach`]).
+#[derive(Debug)]
+pub enum CallEvent {
+    /// A progress notification, already under the client's own token.
+    Progress(ProgressNotificationParam),
+    /// A request of the server's, for the client to answer.
+    Request(UpRequest),
+}
+
+/// How a call reaches back to its client while it runs.
+#[derive(Debug, Clone)]
+pub enum Reach {
+    /// Through the client's rmcp peer (its session or stdio connection).
+    Peer(Peer<RoleServer>),
+    /// On the call's own stream: the front that owns the stream writes the events out and
+    /// takes the client's answers (the HTTP front's raw route).
+    Stream(mpsc::Sender<CallEvent>),
+}
+
 /// (server, the progress token rmcp gave the downstream request).
 type ProgressKey = (String, ProgressToken);
-/// (the calling client, the client's own progress token, the last progress value sent).
-type ProgressTarget = (Peer<RoleServer>, ProgressToken, f64);
+/// (where the client is, the client's own progress token, the last progress value sent).
+type ProgressTarget = (Reach, ProgressToken, f64);
 
 /// A call in flight: who made it and where its up-requests go.
 struct Caller {
@@ -97,7 +116,7 @@ pub struct CallGuard<'a> {
     relay: &'a Relay,
     id: u64,
     server: String,
-    client: Option<Peer<RoleServer>>,
+    client: Option<Reach>,
     token: Option<ProgressToken>,
     /// Up-requests for this call; `None` for calls without a client.
     pub up: Option<mpsc::Receiver<UpRequest>>,
@@ -135,7 +154,7 @@ impl CallGuard<'_> {
 
 impl Relay {
     /// Registers a call from `client` to `server`.
-    pub fn begin_call(&self, server: &str, client: Option<Peer<RoleServer>>) -> CallGuard<'_> {
+    pub fn begin_call(&self, server: &str, client: Option<Reach>) -> CallGuard<'_> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let mut up = None;
         if client.is_some() {
@@ -166,7 +185,7 @@ impl Relay {
         server: &str,
         token: &ProgressToken,
         progress: f64,
-    ) -> Option<(Peer<RoleServer>, ProgressToken)> {
+    ) -> Option<(Reach, ProgressToken)> {
         let mut map = lock(&self.progress);
         let (peer, client_token, last) = map.get_mut(&(server.to_string(), token.clone()))?;
         if progress <= *last {
@@ -188,10 +207,22 @@ impl Relay {
             }
             tokio::task::yield_now().await;
         }
-        if let Some((peer, token)) = target {
+        if let Some((reach, token)) = target {
             params.progress_token = token;
-            if let Err(e) = peer.notify_progress(params).await {
-                tracing::debug!(server, "progress not delivered: {e}");
+            match reach {
+                Reach::Peer(peer) => {
+                    if let Err(e) = peer.notify_progress(params).await {
+                        tracing::debug!(server, "progress not delivered: {e}");
+                    }
+                }
+                Reach::Stream(events) => {
+                    if events.send(CallEvent::Progress(params)).await.is_err() {
+                        tracing::debug!(
+                            server,
+                            "progress not delivered: the call's stream is closed"
+                        );
+                    }
+                }
             }
         }
     }
@@ -257,9 +288,10 @@ impl Relay {
     }
 }
 
-/// Answers one up-request by asking `client`, from the calling task.
-pub async fn answer(client: &Peer<RoleServer>, request: UpRequest) {
-    let caps = client.peer_info().map(|i| i.capabilities.clone());
+/// Answers `request` itself when the client did not declare the capability it needs
+/// (`caps`: what the client declared, `None` when unknown): sampling and elicitation are
+/// refused, roots are empty. Otherwise hands it back, for the client to answer.
+pub fn unless_declared(caps: Option<&ClientCapabilities>, request: UpRequest) -> Option<UpRequest> {
     let refuse = |what: &str| {
         McpError::invalid_request(
             format!(
@@ -267,6 +299,29 @@ pub async fn answer(client: &Peer<RoleServer>, request: UpRequest) {
             ),
             None,
         )
+    };
+    match request {
+        UpRequest::Sample(_, reply) if caps.is_some_and(|c| c.sampling.is_none()) => {
+            let _ = reply.send(Err(refuse("sampling")));
+            None
+        }
+        UpRequest::Elicit(_, reply) if caps.is_some_and(|c| c.elicitation.is_none()) => {
+            let _ = reply.send(Err(refuse("elicitation")));
+            None
+        }
+        UpRequest::Roots(reply) if caps.is_none_or(|c| c.roots.is_none()) => {
+            let _ = reply.send(Ok(ListRootsResult::default()));
+            None
+        }
+        other => Some(other),
+    }
+}
+
+/// Answers one up-request by asking `client`, from the calling task.
+pub async fn answer(client: &Peer<RoleServer>, request: UpRequest) {
+    let caps = client.peer_info().map(|i| i.capabilities.clone());
+    let Some(request) = unless_declared(caps.as_ref(), request) else {
+        return;
     };
     let forward = |what: &str, e: rmcp::service::ServiceError| match e {
         rmcp::service::ServiceError::McpError(e) => e,
@@ -277,34 +332,80 @@ pub async fn answer(client: &Peer<RoleServer>, request: UpRequest) {
     };
     match request {
         UpRequest::Sample(params, reply) => {
-            let result = if caps.as_ref().is_some_and(|c| c.sampling.is_none()) {
-                Err(refuse("sampling"))
-            } else {
-                client
-                    .create_message(params)
-                    .await
-                    .map_err(|e| forward("sampling", e))
-            };
+            let result = client
+                .create_message(params)
+                .await
+                .map_err(|e| forward("sampling", e));
             let _ = reply.send(result);
         }
         UpRequest::Elicit(params, reply) => {
-            let result = if caps.as_ref().is_some_and(|c| c.elicitation.is_none()) {
-                Err(refuse("elicitation"))
-            } else {
-                client
-                    .create_elicitation(params)
-                    .await
-                    .map_err(|e| forward("elicitation", e))
-            };
+            let result = client
+                .create_elicitation(params)
+                .await
+                .map_err(|e| forward("elicitation", e));
             let _ = reply.send(result);
         }
         UpRequest::Roots(reply) => {
-            let result = if caps.as_ref().is_some_and(|c| c.roots.is_some()) {
-                client.list_roots().await.map_err(|e| forward("roots", e))
-            } else {
-                Ok(ListRootsResult::default())
-            };
+            let result = client.list_roots().await.map_err(|e| forward("roots", e));
             let _ = reply.send(result);
+        }
+    }
+}
+
+/// Takes the client's JSON answer to an up-request sent out as JSON-RPC.
+pub type WireAnswer = Box<dyn FnOnce(Result<serde_json::Value, McpError>) + Send>;
+
+impl UpRequest {
+    /// The request as JSON-RPC `method` and `params`, and what takes the client's answer (a
+    /// result that does not read as the method's result is an invalid-params error for the
+    /// server). `None` when the params cannot be written as JSON: the server got that error.
+    pub fn into_wire(self) -> Option<(&'static str, serde_json::Value, WireAnswer)> {
+        fn taker<T: serde::de::DeserializeOwned + Send + 'static>(
+            method: &'static str,
+            reply: oneshot::Sender<Result<T, McpError>>,
+        ) -> WireAnswer {
+            Box::new(move |answer| {
+                let typed = answer.and_then(|v| {
+                    serde_json::from_value::<T>(v).map_err(|e| {
+                        McpError::invalid_params(
+                            format!("the client's answer to {method} does not read as one: {e}"),
+                            None,
+                        )
+                    })
+                });
+                let _ = reply.send(typed);
+            })
+        }
+        fn params<P: serde::Serialize, T>(
+            params: &P,
+            reply: oneshot::Sender<Result<T, McpError>>,
+        ) -> Option<(serde_json::Value, oneshot::Sender<Result<T, McpError>>)> {
+            match serde_json::to_value(params) {
+                Ok(v) => Some((v, reply)),
+                Err(e) => {
+                    let _ = reply.send(Err(McpError::internal_error(
+                        format!("polyclaw could not write the request as JSON: {e}"),
+                        None,
+                    )));
+                    None
+                }
+            }
+        }
+        match self {
+            Self::Sample(p, reply) => {
+                let (p, reply) = params(&p, reply)?;
+                let method = "sampling/createMessage";
+                Some((method, p, taker(method, reply)))
+            }
+            Self::Elicit(p, reply) => {
+                let (p, reply) = params(&p, reply)?;
+                let method = "elicitation/create";
+                Some((method, p, taker(method, reply)))
+            }
+            Self::Roots(reply) => {
+                let method = "roots/list";
+                Some((method, serde_json::json!({}), taker(method, reply)))
+            }
         }
     }
 }
