@@ -3,7 +3,8 @@
 Usage:
     python mcp_client.py (--stdio -- CMD ARGS... | --http URL [--header K=V]...)
                          [--mode legacy|auto|2026-07-28] [--timeout SECONDS]
-                         [--sampling-reply TEXT] [--elicit-reply JSON] [--log-level LEVEL]
+                         [--sampling-reply TEXT] [--elicit-reply JSON] [--elicit-replies JSON]
+                         [--log-level LEVEL]
 
 Reads a JSON array of operations from stdin, runs them in order over ONE session, and prints one
 JSON object per operation and line on stdout:
@@ -47,7 +48,10 @@ sampling and elicitation callbacks. Stdio servers inherit this process's whole e
 Set MCP_CLIENT_TRACEBACK=1 for a traceback when the session cannot be opened.
 
 `--sampling-reply TEXT` offers the sampling capability and answers every sampling/createMessage
-with TEXT; `--elicit-reply JSON` offers elicitation and accepts every request with that content.
+with TEXT; `--elicit-reply JSON` offers elicitation and accepts every request with that content;
+`--elicit-replies JSON` offers elicitation and answers the requests in turn with the results of a
+JSON array (`{"action": "accept", "content": {...}}`, `{"action": "decline"}`, ...; the last one
+answers every request after it).
 
 Exit status: 0 once the session is open (even if operations fail), 1 when the connection or the
 handshake fails, 2 on bad usage or a bad operations document.
@@ -125,6 +129,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--timeout", type=float, default=30.0, help="per-request read timeout in seconds")
     parser.add_argument("--sampling-reply", metavar="TEXT", help="offer sampling; answer with TEXT")
     parser.add_argument("--elicit-reply", metavar="JSON", help="offer elicitation; accept with this content")
+    parser.add_argument(
+        "--elicit-replies", metavar="JSON", help="offer elicitation; answer in turn with these results"
+    )
     parser.add_argument("--log-level", metavar="LEVEL", help="2026-07-28 per-request log opt-in level")
     parser.add_argument("command", nargs="*", help="with --stdio: the server command, after `--`")
     args = parser.parse_args(argv)
@@ -145,6 +152,15 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         if not isinstance(content, dict):
             parser.error("--elicit-reply must be a JSON object")
         args.elicit_content = content
+    args.elicit_results = None
+    if args.elicit_replies is not None:
+        try:
+            results = json.loads(args.elicit_replies)
+        except json.JSONDecodeError as e:
+            parser.error(f"--elicit-replies is not JSON: {e}")
+        if not isinstance(results, list) or not results or not all(isinstance(r, dict) for r in results):
+            parser.error("--elicit-replies must be a non-empty JSON array of objects")
+        args.elicit_results = results
     return args
 
 
@@ -200,6 +216,10 @@ class Driver:
 
     async def on_elicit(self, context: ClientRequestContext, params: types.ElicitRequestParams) -> types.ElicitResult:
         self.server_requests.append({"method": "elicitation/create", "params": dump(params)})
+        results = self.args.elicit_results
+        if results is not None:
+            reply = results.pop(0) if len(results) > 1 else results[0]
+            return types.ElicitResult(**reply)
         return types.ElicitResult(action="accept", content=self.args.elicit_content)
 
     # --- connection --------------------------------------------------------------------------
@@ -225,7 +245,9 @@ class Driver:
             logging_callback=self.on_log,
             log_level=args.log_level,
             sampling_callback=self.on_sampling if args.sampling_reply is not None else None,
-            elicitation_callback=self.on_elicit if args.elicit_reply is not None else None,
+            elicitation_callback=(
+                self.on_elicit if args.elicit_reply is not None or args.elicit_results is not None else None
+            ),
             client_info=types.Implementation(name="polyclaw-tests-py-driver", version="0.1.0"),
         )
 

@@ -35,7 +35,10 @@ use rmcp::model::{ProtocolVersion, RequestId};
 use rmcp::service::{Peer, RoleServer};
 use serde::Deserialize;
 use serde_json::value::RawValue;
-use tokio::sync::{mpsc, oneshot};
+use std::future::Future;
+use std::pin::Pin;
+
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::hot::{CallParams, CancelParams, Envelope, id_key};
@@ -287,52 +290,80 @@ impl RawHttp {
             params.arguments.map(|a| a.get().to_owned()),
             ctx.client_token.is_some(),
         );
-        let (done_tx, mut done) = oneshot::channel();
         let hub = self.hub.clone();
         let owner = session.clone();
-        tokio::spawn(async move {
-            let result = hub.carry(&ds, carrier, &ctx).await;
-            // Closes the call's stream of events once the policy let go of its copies.
-            drop(ctx);
-            lock(&owner.calls).remove(&key);
-            let line = match result {
-                Ok(line) => Some(reply.relay(&line)),
-                Err(Error::Cancelled { .. }) => None,
-                Err(e) => Some(reply.failed(&e)),
-            };
-            let _ = done_tx.send(line);
-        });
-        // A client that hangs up before its answer cancels the call.
-        let hang_up = cancel.drop_guard();
+        // Polled right here (no task of its own, one hand-off less per call) until it answers
+        // or streams; see `Running` for a client that hangs up.
+        let mut call = Running {
+            fut: Some(Box::pin(async move {
+                let result = hub.carry(&ds, carrier, &ctx).await;
+                // Closes the call's stream of events once the policy let go of its copies.
+                drop(ctx);
+                lock(&owner.calls).remove(&key);
+                match result {
+                    Ok(line) => Some(reply.relay(&line)),
+                    Err(Error::Cancelled { .. }) => None,
+                    Err(e) => Some(reply.failed(&e)),
+                }
+            })),
+            cancel,
+        };
+        let mut finished = None;
         let first = tokio::select! {
             biased;
             event = events_rx.recv() => event,
-            line = &mut done => {
+            line = call.finish() => {
                 // Anything the call sent before its answer goes first, on a stream.
                 match events_rx.try_recv() {
-                    Ok(event) => Some(event),
-                    Err(_) => {
-                        hang_up.disarm();
-                        return Taken::Done(json_answer(line.ok().flatten()));
+                    Ok(event) => {
+                        finished = Some(line);
+                        Some(event)
                     }
+                    Err(_) => return Taken::Done(json_answer(line)),
                 }
             }
         };
         let Some(first) = first else {
             // The call ended without a word before its answer.
-            let line = (&mut done).await.ok().flatten();
-            hang_up.disarm();
-            return Taken::Done(json_answer(line));
+            return Taken::Done(json_answer(call.finish().await));
         };
         let stream = CallStream {
             session: session.clone(),
             first: Some(first),
             events: events_rx,
-            done: Some(done),
+            call,
+            finished,
+            ended: false,
             sent_up: Vec::new(),
-            _hang_up: hang_up,
         };
         Taken::Done(sse_answer(stream, self.sessions.clone()))
+    }
+}
+
+/// A raw call, polled by whoever answers the client. Dropped before its end (the client hung
+/// up), it is cancelled and left to finish on a task of its own, which tells the server.
+struct Running {
+    fut: Option<Pin<Box<dyn Future<Output = Option<String>> + Send>>>,
+    cancel: CancellationToken,
+}
+
+impl Running {
+    /// Waits for the call's answer line (`None`: cancelled, no answer). Cancel-safe; call it
+    /// again only until it has returned once.
+    async fn finish(&mut self) -> Option<String> {
+        let fut = self.fut.as_mut()?;
+        let line = fut.await;
+        self.fut = None;
+        line
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(fut) = self.fut.take() {
+            self.cancel.cancel();
+            tokio::spawn(fut);
+        }
     }
 }
 
@@ -383,11 +414,13 @@ struct CallStream {
     session: Arc<HttpSession>,
     first: Option<CallEvent>,
     events: mpsc::Receiver<CallEvent>,
-    done: Option<oneshot::Receiver<Option<String>>>,
+    call: Running,
+    /// The call's answer once it came (events sent before it are written first).
+    finished: Option<Option<String>>,
+    /// Whether the answer has been written.
+    ended: bool,
     /// Our ids of the server requests sent on this stream (forgotten when it ends).
     sent_up: Vec<String>,
-    /// Cancels the call when the stream is dropped before its end (the client hung up).
-    _hang_up: tokio_util::sync::DropGuard,
 }
 
 impl Drop for CallStream {
@@ -400,52 +433,76 @@ impl Drop for CallStream {
 }
 
 impl CallStream {
-    /// The next SSE frame: an event, then the answer; `None` at the end.
+    /// The next SSE frame: the events, then the answer; `None` at the end.
     async fn next_frame(&mut self, sessions: &HttpSessions) -> Option<String> {
         loop {
-            let event = match self.first.take() {
-                Some(event) => Some(event),
-                None => self.events.recv().await,
+            if self.ended {
+                return None;
+            }
+            let event = if let Some(event) = self.first.take() {
+                event
+            } else if self.finished.is_some() {
+                match self.events.try_recv() {
+                    Ok(event) => event,
+                    Err(_) => {
+                        self.ended = true;
+                        return self.finished.take().flatten().map(|line| frame(&line));
+                    }
+                }
+            } else {
+                tokio::select! {
+                    biased;
+                    event = self.events.recv() => match event {
+                        Some(event) => event,
+                        None => {
+                            self.finished = Some(self.call.finish().await);
+                            continue;
+                        }
+                    },
+                    line = self.call.finish() => {
+                        self.finished = Some(line);
+                        continue;
+                    }
+                }
             };
-            match event {
-                Some(CallEvent::Progress(params)) => {
-                    let note = serde_json::json!({
-                        "jsonrpc": "2.0",
-                        "method": "notifications/progress",
-                        "params": params,
-                    });
-                    return Some(frame(&note.to_string()));
-                }
-                Some(CallEvent::Request(request)) => {
-                    let caps = self
-                        .session
-                        .peer
-                        .peer_info()
-                        .map(|i| i.capabilities.clone());
-                    let Some(request) = unless_declared(caps.as_ref(), request) else {
-                        continue;
-                    };
-                    let Some((method, params, taker)) = request.into_wire() else {
-                        continue;
-                    };
-                    let id = format!(
-                        "{UP_PREFIX}{}",
-                        sessions.next_up.fetch_add(1, Ordering::Relaxed)
-                    );
-                    lock(&self.session.up).insert(id.clone(), taker);
-                    self.sent_up.push(id.clone());
-                    let request = serde_json::json!({
-                        "jsonrpc": "2.0",
-                        "id": id,
-                        "method": method,
-                        "params": params,
-                    });
-                    return Some(frame(&request.to_string()));
-                }
-                None => {
-                    let done = self.done.take()?;
-                    return done.await.ok().flatten().map(|line| frame(&line));
-                }
+            if let Some(frame) = self.event_frame(event, sessions) {
+                return Some(frame);
+            }
+        }
+    }
+
+    /// An event as an SSE frame; `None` for a server request answered without the client.
+    fn event_frame(&mut self, event: CallEvent, sessions: &HttpSessions) -> Option<String> {
+        match event {
+            CallEvent::Progress(params) => {
+                let note = serde_json::json!({
+                    "jsonrpc": "2.0",
+                    "method": "notifications/progress",
+                    "params": params,
+                });
+                Some(frame(&note.to_string()))
+            }
+            CallEvent::Request(request) => {
+                let caps = self
+                    .session
+                    .peer
+                    .peer_info()
+                    .map(|i| i.capabilities.clone());
+                let request = unless_declared(caps.as_ref(), request)?;
+                let (method, params, taker) = request.into_wire()?;
+                let id = format!(
+                    "{UP_PREFIX}{}",
+                    sessions.next_up.fetch_add(1, Ordering::Relaxed)
+                );
+                lock(&self.session.up).insert(id.clone(), taker);
+                self.sent_up.push(id.clone());
+                let request = serde_json::json!({
+                    "jsonrpc": "2.0",
+                    "id": id,
+                    "method": method,
+                    "params": params,
+                });
+                Some(frame(&request.to_string()))
             }
         }
     }

@@ -66,7 +66,22 @@ pub enum Reach {
 /// (server, the progress token rmcp gave the downstream request).
 type ProgressKey = (String, ProgressToken);
 /// (where the client is, the client's own progress token, the last progress value sent).
-type ProgressTarget = (Reach, ProgressToken, f64);
+/// `None` where the call's progress goes nowhere (no client, or it did not ask).
+type ProgressTarget = (Option<(Reach, ProgressToken)>, f64);
+
+/// What the relay knows of a progress token.
+enum Lookup {
+    /// Send it there, under that token.
+    Forward(Reach, ProgressToken),
+    /// A call in flight (or just ended) that takes no such progress, or a value that does
+    /// not increase on the last one sent: dropped.
+    Drop,
+    /// Not (yet) registered.
+    Unknown,
+}
+
+/// How many ended calls' tokens are remembered, so their late progress is dropped at once.
+const RETIRED: usize = 256;
 
 /// A call in flight: who made it and where its up-requests go.
 struct Caller {
@@ -86,7 +101,14 @@ pub struct Relay {
     fronts: Mutex<Vec<Peer<RoleServer>>>,
     /// Open `subscriptions/listen` streams of 2026-07-28 clients: (key, sink).
     listeners: Mutex<Vec<(u64, SubscriptionSink)>>,
+    /// Woken whenever a call registers a progress token.
+    registered: tokio::sync::Notify,
+    /// Tokens of calls that ended, newest last (at most [`RETIRED`]).
+    retired: Mutex<std::collections::VecDeque<ProgressKey>>,
 }
+
+/// How long progress with an unknown token waits for its call to register it.
+pub const REGISTRATION_WAIT: std::time::Duration = std::time::Duration::from_millis(200);
 
 /// Which list changed, for [`Relay::broadcast_list_changed`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -125,7 +147,13 @@ pub struct CallGuard<'a> {
 impl Drop for CallGuard<'_> {
     fn drop(&mut self) {
         if let Some(token) = self.token.take() {
-            lock(&self.relay.progress).remove(&(self.server.clone(), token));
+            let key = (self.server.clone(), token);
+            lock(&self.relay.progress).remove(&key);
+            let mut retired = lock(&self.relay.retired);
+            if retired.len() == RETIRED {
+                retired.pop_front();
+            }
+            retired.push_back(key);
         }
         if let Some(list) = lock(&self.relay.callers).get_mut(&self.server) {
             list.retain(|c| c.id != self.id);
@@ -135,20 +163,23 @@ impl Drop for CallGuard<'_> {
 
 impl CallGuard<'_> {
     /// Routes progress carrying the downstream request's token to the calling client, under
-    /// the client's own token. Does nothing for calls without a client or client token.
+    /// the client's own token; for calls without a client or client token, marks the token
+    /// as known so its progress is dropped at once.
     pub fn track_progress(
         &mut self,
         downstream: ProgressToken,
         client_token: Option<ProgressToken>,
     ) {
-        let (Some(peer), Some(client_token)) = (&self.client, client_token) else {
-            return;
+        let target = match (&self.client, client_token) {
+            (Some(reach), Some(token)) => Some((reach.clone(), token)),
+            _ => None,
         };
         lock(&self.relay.progress).insert(
             (self.server.clone(), downstream.clone()),
-            (peer.clone(), client_token, f64::NEG_INFINITY),
+            (target, f64::NEG_INFINITY),
         );
         self.token = Some(downstream);
+        self.relay.registered.notify_waiters();
     }
 }
 
@@ -175,38 +206,55 @@ impl Relay {
         }
     }
 
-    /// Where a progress notification of `server` goes: the client and its own token. `None`
-    /// when the token is unknown, or when the value does not increase on the last one sent
-    /// (rmcp handles notifications concurrently, so they can overtake each other; MCP requires
-    /// progress to increase, so a late, smaller one is dropped rather than sent out of order).
-    #[must_use]
-    pub fn progress_target(
-        &self,
-        server: &str,
-        token: &ProgressToken,
-        progress: f64,
-    ) -> Option<(Reach, ProgressToken)> {
+    /// Where a progress notification of `server` goes: the client and its own token. A value
+    /// that does not increase on the last one sent is dropped (rmcp handles notifications
+    /// concurrently, so they can overtake each other; MCP requires progress to increase, so a
+    /// late, smaller one is dropped rather than sent out of order).
+    fn lookup(&self, server: &str, token: &ProgressToken, progress: f64) -> Lookup {
+        let key = (server.to_string(), token.clone());
         let mut map = lock(&self.progress);
-        let (peer, client_token, last) = map.get_mut(&(server.to_string(), token.clone()))?;
+        let Some((target, last)) = map.get_mut(&key) else {
+            drop(map);
+            return if lock(&self.retired).contains(&key) {
+                Lookup::Drop
+            } else {
+                Lookup::Unknown
+            };
+        };
+        let Some((reach, client_token)) = target else {
+            return Lookup::Drop;
+        };
         if progress <= *last {
-            return None;
+            return Lookup::Drop;
         }
         *last = progress;
-        Some((peer.clone(), client_token.clone()))
+        Lookup::Forward(reach.clone(), client_token.clone())
     }
 
     /// Sends a server's progress notification to the client of the call it belongs to, under
-    /// the client's own token. The call registers its token right after sending, so an
-    /// unknown token is looked up again a few times before the notification is dropped.
+    /// the client's own token. A call registers its token once its request is sent, and a
+    /// quick server can report progress before that: an unknown token is waited for (woken
+    /// by each registration) up to [`REGISTRATION_WAIT`] before the notification is dropped.
     pub async fn forward_progress(&self, server: &str, mut params: ProgressNotificationParam) {
-        let mut target = None;
-        for attempt in 0..20 {
-            target = self.progress_target(server, &params.progress_token, params.progress);
-            if target.is_some() || attempt == 19 {
-                break;
+        let deadline = tokio::time::Instant::now() + REGISTRATION_WAIT;
+        let target = loop {
+            let registered = self.registered.notified();
+            tokio::pin!(registered);
+            // Armed before the look-up, so a registration in between is not missed.
+            registered.as_mut().enable();
+            match self.lookup(server, &params.progress_token, params.progress) {
+                Lookup::Forward(reach, token) => break Some((reach, token)),
+                Lookup::Drop => break None,
+                Lookup::Unknown => {}
             }
-            tokio::task::yield_now().await;
-        }
+            if tokio::time::timeout_at(deadline, registered).await.is_err() {
+                tracing::debug!(
+                    server,
+                    "progress for a call polyclaw does not know; dropped"
+                );
+                break None;
+            }
+        };
         if let Some((reach, token)) = target {
             params.progress_token = token;
             match reach {
