@@ -239,6 +239,11 @@ run_suite direct "$FIXTURE_URL" || direct_status=$?
 # directly must pass through the mesh.
 
 cat >"$OUT/polyclaw-mesh.toml" <<EOF
+# The suite's fixture tools carry no annotations and the suite answers elicitation with its
+# own scripted replies: the guardrails would ask it about every call, so they stand aside.
+[policy]
+autonomy = "full"
+
 [servers.fixture]
 command = "$FIXTURE_BIN"
 prefix = ""

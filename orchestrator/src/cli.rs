@@ -79,6 +79,50 @@ pub enum Command {
     /// List the templates servers can be generated from.
     #[command(subcommand)]
     Templates(TemplatesCommand),
+    /// The queue of tool calls waiting for a person's approval: list, approve, deny.
+    #[command(subcommand)]
+    Approvals(ApprovalsCommand),
+    /// Show the audit trail: every tool call, decision, approval and registry change.
+    Audit(AuditArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ApprovalsCommand {
+    /// List the calls waiting for approval (with --all, decided ones too).
+    List {
+        /// Decided, used and expired approvals too.
+        #[arg(long)]
+        all: bool,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Approve a waiting call: the caller's next identical call runs, once.
+    Approve {
+        /// The approval's id (from `polyclaw approvals list` or the caller's error).
+        id: String,
+    },
+    /// Refuse a waiting call.
+    Deny {
+        /// The approval's id.
+        id: String,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    /// Keep printing new lines as they are written.
+    #[arg(long, short = 'f')]
+    pub follow: bool,
+    /// Print the JSON lines as they are stored.
+    #[arg(long)]
+    pub json: bool,
+    /// Only lines about this server.
+    #[arg(long, value_name = "NAME")]
+    pub server: Option<String>,
+    /// Only lines about this tool (its full name, e.g. git__git_commit).
+    #[arg(long, value_name = "NAME")]
+    pub tool: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -201,6 +245,11 @@ pub struct ServeArgs {
         requires = "http"
     )]
     pub token: Option<String>,
+
+    /// Serve HTTP on a non-loopback address without a token (anyone who reaches the port can
+    /// run tools). Refused otherwise.
+    #[arg(long, requires = "http")]
+    pub insecure_no_auth: bool,
 
     /// Which tools to list: `all`, or `search` (only polyclaw's own tools; find_tools and
     /// call_tool reach the rest). Overrides `front.expose`.

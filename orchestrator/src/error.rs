@@ -128,6 +128,41 @@ pub enum Error {
         /// What went wrong and what to do (build log tail, failing example).
         message: String,
     },
+    /// The policy, a person or a model refused a tool call; nothing of it ran.
+    #[error(
+        "polyclaw did not run `{tool}`: {by} refused it ({reason}). Tell the user it was refused and why; do not retry it unchanged"
+    )]
+    Denied {
+        /// The tool (exposed name), or "the plan".
+        tool: String,
+        /// Who refused: the policy, the user, a model, `polyclaw approvals`, nobody in time.
+        by: String,
+        /// Why.
+        reason: String,
+    },
+    /// A tool call waits in the approvals queue for a person; nothing of it ran.
+    #[error(
+        "`{tool}` needs a person's approval and this client cannot ask for it. Tell the user to run `polyclaw approvals approve {id}` (or `polyclaw approvals deny {id}`) within {secs} s, then call it again with the same arguments"
+    )]
+    ApprovalPending {
+        /// The tool (exposed name), or "the plan".
+        tool: String,
+        /// The approval's id.
+        id: String,
+        /// Seconds left before it counts as denied.
+        secs: u64,
+    },
+    /// No approval with this id.
+    #[error("no approval `{0}`; `polyclaw approvals list --all` shows them")]
+    UnknownApproval(String),
+    /// An approval that is no longer pending.
+    #[error("approval `{id}` is {state}; only pending approvals can be decided")]
+    ApprovalClosed {
+        /// The approval.
+        id: String,
+        /// Where it stands: approved, denied, used, expired.
+        state: String,
+    },
     /// Bad arguments to one of polyclaw's own tools or commands.
     #[error("{0}")]
     InvalidInput(String),

@@ -51,7 +51,8 @@ fn init_logging(cli: &cli::Cli) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        // Known secrets are redacted from every line once a hub has read the config.
+        .with_writer(polyclaw::registry::redact::Stderr)
         .with_target(false)
         .compact()
         .init();
@@ -65,6 +66,22 @@ impl From<cli::Cli> for polyclaw::commands::Invocation {
                 http: a.http,
                 token: a.token,
                 expose: a.expose.map(Into::into),
+                insecure_no_auth: a.insecure_no_auth,
+            },
+            cli::Command::Approvals(cli::ApprovalsCommand::List { all, json }) => {
+                Action::ApprovalsList { all, json }
+            }
+            cli::Command::Approvals(cli::ApprovalsCommand::Approve { id }) => {
+                Action::ApprovalsDecide { id, approve: true }
+            }
+            cli::Command::Approvals(cli::ApprovalsCommand::Deny { id }) => {
+                Action::ApprovalsDecide { id, approve: false }
+            }
+            cli::Command::Audit(a) => Action::Audit {
+                follow: a.follow,
+                json: a.json,
+                server: a.server,
+                tool: a.tool,
             },
             cli::Command::Servers(cli::ServersCommand::List { json }) => {
                 Action::ServersList { json }

@@ -75,11 +75,17 @@ pub struct TestConfig {
 
 impl TestConfig {
     /// Writes `toml` to a fresh folder. `{bin}` is replaced with the binaries' folder and
-    /// `{python}` with the test venv's python.
+    /// `{python}` with the test venv's python. A config that says nothing of `[policy]` gets
+    /// `autonomy = "full"`: the tests of everything but the guardrails call tools that are not
+    /// read-only with clients that cannot be asked (tests/tests/guardrails.rs holds the
+    /// default policy's behaviour).
     pub fn new(toml: &str) -> Result<Self> {
         let dir = tempfile::tempdir()?;
         let path = dir.path().join("polyclaw.toml");
         let mut text = toml.replace("{bin}", &bin_dir()?.to_string_lossy());
+        if !text.contains("[policy") {
+            text.push_str("\n[policy]\nautonomy = \"full\"\n");
+        }
         if text.contains("{python}") {
             text = text.replace("{python}", &crate::python::python()?.to_string_lossy());
         }
@@ -309,6 +315,11 @@ pub fn polyclaw_cli(config: &Path, args: &[&str]) -> Result<std::process::Output
         .arg(config)
         .args(args)
         .env("RUST_LOG", "polyclaw=info,warn")
+        // The same state folder as `Polyclaw::start` with this config.
+        .env(
+            "XDG_STATE_HOME",
+            config.parent().unwrap_or(Path::new(".")).join("state"),
+        )
         .output()?)
 }
 

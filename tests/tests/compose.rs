@@ -115,8 +115,10 @@ fn compose_runs_polyclaw_with_its_servers_as_sibling_containers() -> Result<()> 
     }
 
     let url = format!("http://127.0.0.1:{port}/mcp");
+    // notes__remember writes: under the default policy polyclaw asks the user first, by
+    // elicitation, and this client says yes.
     let out = run_mcp_client(
-        ["--http", &url],
+        ["--http", &url, "--elicit-reply", "{}"],
         &json!([
             {"op": "list_tools"},
             {"op": "call_tool", "name": "files__read_file", "arguments": {"path": "hello.txt"}},

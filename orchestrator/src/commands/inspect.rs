@@ -100,7 +100,10 @@ pub async fn tools_call(
         }
     };
     let result = with_hub(config, async |m| {
-        let ctx = hub::CallContext::default();
+        let ctx = hub::CallContext {
+            origin: hub::Origin::Operator,
+            ..hub::CallContext::default()
+        };
         if front::own_tools::is_own(name) {
             front::own_tools::call(m, name, arguments.unwrap_or_default(), &ctx)
                 .await

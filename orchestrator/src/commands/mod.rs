@@ -3,6 +3,7 @@
 //! stdout, logs to stderr.
 
 mod generate;
+mod guard;
 pub mod images;
 mod inspect;
 mod plan;
@@ -37,6 +38,33 @@ pub enum Action {
         token: Option<String>,
         /// `--expose`
         expose: Option<Expose>,
+        /// `--insecure-no-auth`
+        insecure_no_auth: bool,
+    },
+    /// `approvals list`
+    ApprovalsList {
+        /// `--all`
+        all: bool,
+        /// `--json`
+        json: bool,
+    },
+    /// `approvals approve|deny ID`
+    ApprovalsDecide {
+        /// The approval.
+        id: String,
+        /// Approve (else deny).
+        approve: bool,
+    },
+    /// `audit`
+    Audit {
+        /// `--follow`
+        follow: bool,
+        /// `--json`
+        json: bool,
+        /// `--server`
+        server: Option<String>,
+        /// `--tool`
+        tool: Option<String>,
     },
     /// `servers list`
     ServersList {
@@ -164,7 +192,11 @@ pub async fn run(inv: Invocation) -> Result<ExitCode, Error> {
             http,
             token,
             expose,
+            insecure_no_auth,
         } => {
+            if let Some(addr) = http {
+                serve::check_exposure(addr, token.is_some(), insecure_no_auth)?;
+            }
             let mut config = load()?;
             if let Some(e) = expose {
                 config.front.expose = e;
@@ -172,6 +204,14 @@ pub async fn run(inv: Invocation) -> Result<ExitCode, Error> {
             serve::serve(config, http, token).await?;
             Ok(ExitCode::SUCCESS)
         }
+        Action::ApprovalsList { all, json } => guard::list(&load()?, all, json),
+        Action::ApprovalsDecide { id, approve } => guard::decide(&load()?, &id, approve),
+        Action::Audit {
+            follow,
+            json,
+            server,
+            tool,
+        } => guard::show(&load()?, &guard::AuditFilter { server, tool }, json, follow).await,
         Action::ServersList { json } => inspect::servers_list(&load()?, json).await,
         Action::ToolsList { json } => inspect::tools_list(&load()?, json).await,
         Action::ToolsCall { name, args, json } => {

@@ -138,7 +138,11 @@ pub async fn run(config: &Config, file: &Path, json: bool) -> Result<ExitCode, E
             goal: plan.goal.clone(),
         };
         let on_event = |e: executor::StepEvent| eprintln!("[{}/{}] {}", e.done, e.total, e.message);
-        Ok(executor::execute(m, &v, &CallContext::default(), &replanning, &on_event).await)
+        let operator = CallContext {
+            origin: crate::hub::Origin::Operator,
+            ..CallContext::default()
+        };
+        Ok(executor::execute(m, &v, &operator, &replanning, &on_event).await)
     })
     .await;
     let outcome = match result {

@@ -63,6 +63,29 @@ pub async fn serve(
     served
 }
 
+/// Refuses to serve HTTP beyond this machine without a token: anyone who reaches the port
+/// could run tools. `--insecure-no-auth` serves anyway, with a warning.
+///
+/// # Errors
+/// [`Error::InvalidInput`] naming the fixes.
+pub fn check_exposure(addr: SocketAddr, token: bool, insecure_no_auth: bool) -> Result<(), Error> {
+    if token || addr.ip().is_loopback() {
+        return Ok(());
+    }
+    if insecure_no_auth {
+        tracing::warn!(
+            %addr,
+            "serving MCP on a non-loopback address without a token (--insecure-no-auth): anyone who reaches this port can run tools"
+        );
+        return Ok(());
+    }
+    Err(Error::InvalidInput(format!(
+        "refusing to serve on {addr} without a token: anyone who can reach it could run tools through polyclaw. \
+         Give a token (`--token` or POLYCLAW_TOKEN; clients send `Authorization: Bearer <token>`), \
+         bind to 127.0.0.1, or pass --insecure-no-auth if you really mean it"
+    )))
+}
+
 /// Removes containers left by polyclaw instances that are gone (crashed, killed).
 async fn reap_leftovers() {
     match tokio::time::timeout(Duration::from_secs(5), docker::Engine::connect()).await {

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::ConfigIssue;
 
+use super::policy::{AuditConfig, RawPolicy};
 use super::spec::Expose;
 use crate::registry::pins::DriftPolicy;
 
@@ -37,6 +38,12 @@ pub struct RawConfig {
     /// environment. Keep it outside the repository.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secrets_file: Option<String>,
+    /// Guardrails: which tool calls run, which ask a person or a model, which never run.
+    #[serde(default, skip_serializing_if = "RawPolicy::is_default")]
+    pub policy: RawPolicy,
+    /// The audit trail of calls, decisions, approvals and registry changes.
+    #[serde(default, skip_serializing_if = "AuditConfig::is_default")]
+    pub audit: AuditConfig,
 }
 
 /// `[llm]`: any OpenAI-compatible chat-completions endpoint.

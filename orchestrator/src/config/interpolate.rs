@@ -41,6 +41,18 @@ impl Interpolator {
         }
     }
 
+    /// For a server definition that comes from an MCP client (`polyclaw__add_server`): no
+    /// `${env:..}` (the client must not read polyclaw's environment into a server it
+    /// controls), no secrets; only polyclaw's places.
+    #[must_use]
+    pub fn for_clients() -> Self {
+        Self {
+            env: BTreeMap::new(),
+            secrets: BTreeMap::new(),
+            ..Self::from_env()
+        }
+    }
+
     /// Sets `${polyclaw:state_dir}`.
     #[must_use]
     pub fn with_state_dir(mut self, dir: String) -> Self {

@@ -8,6 +8,7 @@
 
 mod file;
 mod interpolate;
+mod policy;
 mod spec;
 mod validate;
 
@@ -16,6 +17,7 @@ pub use file::{
     FrontConfig, GenerateConfig, LlmConfig, PlansConfig, RawConfig, RawServer, SecurityConfig,
 };
 pub use interpolate::Interpolator;
+pub use policy::{AuditConfig, RawHints, RawPolicy, RawRule};
 pub use spec::{
     ContainerSettings, Expose, Fallback, Mount, PRIVATE_NETWORK, Secrets, SecretsAs, ServerSpec,
     StartPolicy, Transport, validate_server_name,
@@ -68,9 +70,38 @@ pub struct Config {
     pub security: SecurityConfig,
     /// Server generation settings.
     pub generate: GenerateConfig,
+    /// Guardrails, compiled.
+    pub policy: crate::registry::policy::Policy,
+    /// The audit trail's settings.
+    pub audit: AuditConfig,
 }
 
 impl Config {
+    /// Replaces the secret values this configuration knows (servers' `secrets`, `headers`,
+    /// and `env` values whose names look like credentials) by `[redacted:NAME]`.
+    #[must_use]
+    pub fn redactor(&self) -> crate::registry::redact::Redactor {
+        use crate::registry::redact::{Redactor, secret_looking};
+        let mut pairs: Vec<(&str, &str)> = Vec::new();
+        for server in &self.servers {
+            pairs.extend(
+                server
+                    .secrets
+                    .0
+                    .iter()
+                    .map(|(n, v)| (n.as_str(), v.as_str())),
+            );
+            let (env, headers) = server.transport.env_and_headers();
+            pairs.extend(
+                env.iter()
+                    .filter(|(n, _)| secret_looking(n))
+                    .map(|(n, v)| (n.as_str(), v.as_str())),
+            );
+            pairs.extend(headers.iter().map(|(n, v)| (n.as_str(), v.as_str())));
+        }
+        Redactor::new(pairs)
+    }
+
     /// Finds and loads the configuration: `explicit` if given, else `./polyclaw.toml`, else the
     /// embedded default.
     ///
@@ -149,6 +180,9 @@ impl Config {
             }
         }
         raw.front.validate(&mut issues);
+        raw.audit.validate(&mut issues);
+        let names: Vec<String> = raw.servers.keys().cloned().collect();
+        let policy = policy::compile(&raw.policy, &names, &mut issues);
         let mut llm = raw.llm.clone();
         if let Some(l) = &mut llm {
             match vars.resolve(&l.base_url) {
@@ -180,6 +214,8 @@ impl Config {
                 plans: raw.plans,
                 security: raw.security,
                 generate: raw.generate,
+                policy,
+                audit: raw.audit,
             })
         } else {
             Err(Error::ConfigInvalid {

@@ -80,6 +80,27 @@ pub enum Transport {
     },
 }
 
+/// Name/value pairs of a transport's settings.
+pub type Pairs<'a> = Vec<(&'a String, &'a String)>;
+
+impl Transport {
+    /// Its environment (a container's fallback's too) and its headers, as name/value pairs.
+    #[must_use]
+    pub fn env_and_headers(&self) -> (Pairs<'_>, Pairs<'_>) {
+        match self {
+            Self::Process { env, .. } => (env.iter().collect(), Vec::new()),
+            Self::Docker { env, fallback, .. } => {
+                let mut all: Vec<_> = env.iter().collect();
+                if let Some(f) = fallback {
+                    all.extend(f.env.iter());
+                }
+                (all, Vec::new())
+            }
+            Self::Http { headers, .. } => (Vec::new(), headers.iter().collect()),
+        }
+    }
+}
+
 /// The local process that stands in for an `image` server without Docker or its image.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Fallback {

@@ -99,6 +99,7 @@ impl FrontDoor {
             inline_meta: inline.then(|| context.meta.clone()),
             session: (!inline).then_some(self.session.id),
             events: None,
+            ..CallContext::default()
         }
     }
 

@@ -30,6 +30,7 @@ use tokio_util::sync::CancellationToken;
 use super::own_tools;
 use crate::error::Error;
 use crate::hub::call::Raw;
+use crate::hub::guard::ToolCall;
 use crate::hub::{CallContext, Hub};
 use crate::runtime::raw::contains_bytes;
 
@@ -196,6 +197,17 @@ impl HotPath {
         let Some(link) = ds.raw_link() else {
             return false;
         };
+        let arguments = params.arguments.map(|a| a.get().to_owned());
+        let guarded = ToolCall {
+            server: &route.server,
+            exposed: &params.name,
+            arguments: arguments.as_deref(),
+            hints: route.hints,
+        };
+        // A call that must ask someone goes the typed way, where the client can be asked.
+        if !self.hub.runs_unasked(&guarded, &CallContext::default()) {
+            return false;
+        }
         let key = id_key(&request_id);
         let cancel = CancellationToken::new();
         {
@@ -218,18 +230,26 @@ impl HotPath {
             inline_meta: None,
             session: None,
             events: None,
+            ..CallContext::default()
         };
         let raw = Raw::new(
             &route.server,
             link,
             &route.name,
-            params.arguments.map(|a| a.get().to_owned()),
+            arguments.clone(),
             ctx.client_token.is_some(),
         );
         let hot = self.clone();
         tokio::spawn(async move {
             let _in_flight = InFlight { hot: &hot, key };
-            let line = match hot.hub.carry(&ds, raw, &ctx).await {
+            let guarded = ToolCall {
+                server: &route.server,
+                exposed: &call.exposed,
+                arguments: arguments.as_deref(),
+                hints: route.hints,
+            };
+            let carried = hot.hub.carry(&ds, raw, &ctx);
+            let line = match hot.hub.guarded(&guarded, &ctx, carried).await {
                 Ok(line) => call.relay(&line),
                 // rmcp answers nothing to a cancelled request; neither does the raw route.
                 Err(Error::Cancelled { .. }) => return,

@@ -118,7 +118,7 @@ pub fn router(
         .layer(middleware::from_fn_with_state(raw, http_raw::layer))
         .layer(middleware::from_fn(session_end_is_ok))
         .layer(middleware::from_fn_with_state(
-            Arc::new(token),
+            Arc::new((token, hub.clone())),
             require_token,
         ));
     Router::new()
@@ -127,10 +127,11 @@ pub fn router(
 }
 
 async fn require_token(
-    State(token): State<Arc<Option<String>>>,
+    State(state): State<Arc<(Option<String>, Arc<Hub>)>>,
     request: Request,
     next: Next,
 ) -> Response {
+    let (token, hub) = &*state;
     let Some(expected) = token.as_deref() else {
         return next.run(request).await;
     };
@@ -142,6 +143,22 @@ async fn require_token(
     if given.is_some_and(|g| constant_time_eq(g.as_bytes(), expected.as_bytes())) {
         return next.run(request).await;
     }
+    let mut entry = crate::hub::audit::Entry::new("auth");
+    entry.outcome = Some("refused".into());
+    entry.detail = Some(
+        if given.is_some() {
+            "wrong bearer token"
+        } else {
+            "no bearer token"
+        }
+        .into(),
+    );
+    entry.client = request
+        .headers()
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .map(|ua| ua.chars().take(120).collect());
+    hub.audit.record(&entry);
     let message = if given.is_some() {
         "the bearer token is wrong; use the token polyclaw was started with (--token or POLYCLAW_TOKEN)"
     } else {

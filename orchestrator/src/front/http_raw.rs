@@ -44,6 +44,7 @@ use tokio_util::sync::CancellationToken;
 use super::hot::{CallParams, CancelParams, Envelope, id_key};
 use crate::error::Error;
 use crate::hub::call::Raw;
+use crate::hub::guard::ToolCall;
 use crate::hub::{CallContext, Hub};
 use crate::runtime::raw::contains_bytes;
 use crate::runtime::relay::{CallEvent, WireAnswer, unless_declared};
@@ -259,10 +260,22 @@ impl RawHttp {
             inline_meta: None,
             session: Some(session.hub_session),
             events: Some(events),
+            ..CallContext::default()
         };
         let Some((ds, link)) = self.hub.raw_route(&route.server, &ctx, false) else {
             return Taken::No;
         };
+        let arguments = params.arguments.map(|a| a.get().to_owned());
+        let guarded = ToolCall {
+            server: &route.server,
+            exposed: &params.name,
+            arguments: arguments.as_deref(),
+            hints: route.hints,
+        };
+        // A call that must ask someone goes through rmcp, where the client can be asked.
+        if !self.hub.runs_unasked(&guarded, &ctx) {
+            return Taken::No;
+        }
         let key = id_key(&request_id);
         {
             let mut calls = lock(&session.calls);
@@ -287,7 +300,7 @@ impl RawHttp {
             &route.server,
             link,
             &route.name,
-            params.arguments.map(|a| a.get().to_owned()),
+            arguments.clone(),
             ctx.client_token.is_some(),
         );
         let hub = self.hub.clone();
@@ -296,7 +309,15 @@ impl RawHttp {
         // or streams; see `Running` for a client that hangs up.
         let mut call = Running {
             fut: Some(Box::pin(async move {
-                let result = hub.carry(&ds, carrier, &ctx).await;
+                let guarded = ToolCall {
+                    server: &route.server,
+                    exposed: &reply.exposed,
+                    arguments: arguments.as_deref(),
+                    hints: route.hints,
+                };
+                let result = hub
+                    .guarded(&guarded, &ctx, hub.carry(&ds, carrier, &ctx))
+                    .await;
                 // Closes the call's stream of events once the policy let go of its copies.
                 drop(ctx);
                 lock(&owner.calls).remove(&key);

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use rmcp::ErrorData as McpError;
 use rmcp::model::ContentBlock as Content;
-use rmcp::model::{CallToolResult, JsonObject, Tool};
+use rmcp::model::{CallToolResult, JsonObject, Tool, ToolAnnotations};
 use serde_json::{Value, json};
 
 use crate::config::{Interpolator, RawServer};
@@ -14,7 +14,9 @@ use crate::error::{ConfigIssue, Error};
 use crate::registry::names::{OWN_SERVER, qualify};
 use crate::runtime::Status;
 
-use crate::hub::{CallContext, Hub};
+use crate::hub::guard::ToolCall;
+use crate::hub::{CallContext, Hub, Origin};
+use crate::registry::policy::Hints;
 
 /// Names of the own tools (without prefix).
 pub const LIST_SERVERS: &str = "list_servers";
@@ -55,11 +57,27 @@ fn schema(v: Value) -> Arc<JsonObject> {
 }
 
 fn tool(name: &str, description: &str, input: Value) -> Tool {
-    Tool::new(
+    let tool = Tool::new(
         qualify(OWN_SERVER, name),
         description.to_string(),
         schema(input),
-    )
+    );
+    let annotations = match name {
+        LIST_SERVERS | FIND_TOOLS | PLAN => Some(ToolAnnotations::new().read_only(true)),
+        ADD_SERVER | CREATE_SERVER => Some(
+            ToolAnnotations::new()
+                .read_only(false)
+                .destructive(false)
+                .open_world(true),
+        ),
+        REMOVE_SERVER => Some(ToolAnnotations::new().read_only(false).destructive(true)),
+        // call_tool, run_plan, achieve: whatever the tools they run do.
+        _ => None,
+    };
+    match annotations {
+        Some(a) => tool.with_annotations(a),
+        None => tool,
+    }
 }
 
 /// The input of the tools that take a goal in words (`plan`, `achieve`).
@@ -83,12 +101,13 @@ pub fn definitions() -> Vec<Tool> {
         ),
         tool(
             ADD_SERVER,
-            "Add an MCP server to the running mesh (not saved to polyclaw.toml). Give `command` (+`args`, `env`) for a local stdio server, or `url` (+`headers`) for a remote Streamable HTTP server. Clients are notified that the tool list changed.",
+            "Add an MCP server to the running mesh (not saved to polyclaw.toml). Give `image` (+`args`, `env`) for a server in a hardened container, `url` (+`headers`) for a remote Streamable HTTP server, or `command` (+`args`, `env`) for a local stdio process (only commands polyclaw's policy lists in `host_commands`). polyclaw's policy asks a person before adding one, by default. Clients are notified that the tool list changed.",
             json!({
                 "type": "object",
                 "properties": {
                     "name": {"type": "string", "description": "Server name: letters, digits, - and _; becomes the tool prefix"},
-                    "command": {"type": "string", "description": "Program to run (stdio server)"},
+                    "image": {"type": "string", "description": "Container image of a stdio MCP server (built locally; runs hardened: no network, read-only, limits)"},
+                    "command": {"type": "string", "description": "Program to run on the host (stdio server); only commands in polyclaw's `[policy] host_commands`"},
                     "args": {"type": "array", "items": {"type": "string"}, "description": "Program arguments"},
                     "env": {"type": "object", "additionalProperties": {"type": "string"}, "description": "Extra environment variables"},
                     "url": {"type": "string", "description": "Streamable HTTP endpoint of a remote server"},
@@ -198,12 +217,57 @@ fn str_arg<'a>(args: &'a JsonObject, key: &str) -> Result<&'a str, McpError> {
         .ok_or_else(|| bad_args(format!("`{key}` is required and must be a string")))
 }
 
-/// Runs an own tool. Errors that the model should read become error results; malformed
-/// arguments are JSON-RPC invalid-params errors.
+/// The own tools that only run other tools (each of which the guardrails check): to the
+/// policy they are read-only, so they never ask by themselves.
+const DELEGATING: [&str; 3] = [CALL_TOOL, RUN_PLAN, ACHIEVE];
+
+/// What the policy reads of an own tool: its annotations (a delegating tool counts as
+/// read-only).
+fn hints(exposed: &str) -> Hints {
+    let name = exposed
+        .rsplit(crate::registry::names::SEPARATOR)
+        .next()
+        .unwrap_or_default();
+    if DELEGATING.contains(&name) {
+        return Hints {
+            read_only: Some(true),
+            ..Hints::default()
+        };
+    }
+    definitions()
+        .iter()
+        .find(|t| t.name == exposed)
+        .map(|t| Hints::of(t.annotations.as_ref()))
+        .unwrap_or_default()
+}
+
+/// Runs an own tool under the guardrails (a client's `add_server` asks by default). Errors
+/// that the model should read become error results; malformed arguments are JSON-RPC
+/// invalid-params errors.
 ///
 /// # Errors
 /// Invalid params when the arguments do not fit the tool's schema.
 pub async fn call(
+    hub: &Arc<Hub>,
+    exposed: &str,
+    args: JsonObject,
+    ctx: &CallContext,
+) -> Result<CallToolResult, McpError> {
+    let arguments = serde_json::to_string(&args).unwrap_or_default();
+    let guarded = ToolCall {
+        server: OWN_SERVER,
+        exposed,
+        arguments: Some(&arguments),
+        hints: hints(exposed),
+    };
+    let run = async { Ok(run(hub, exposed, args, ctx).await) };
+    match hub.guarded(&guarded, ctx, run).await {
+        Ok(result) => result,
+        Err(e) => Ok(CallToolResult::error(vec![Content::text(e.to_string())])),
+    }
+}
+
+async fn run(
     hub: &Arc<Hub>,
     exposed: &str,
     args: JsonObject,
@@ -282,10 +346,26 @@ pub async fn call(
             raw_args.remove("name");
             let raw: RawServer = serde_json::from_value(Value::Object(raw_args))
                 .map_err(|e| bad_args(format!("invalid server definition: {e}")))?;
+            if let (Some(command), Origin::Client) = (&raw.command, ctx.origin)
+                && !hub.policy.allows_host_command(command)
+            {
+                let allowed = if hub.policy.host_commands.is_empty() {
+                    "none".to_string()
+                } else {
+                    hub.policy.host_commands.join(", ")
+                };
+                return Ok(CallToolResult::error(vec![Content::text(format!(
+                    "polyclaw does not let a client run `{command}` on the host (commands clients may run: {allowed}). \
+                     Give an `image` instead (it runs in a hardened container) or a `url`; or ask the user to add \
+                     `{command}` to `[policy] host_commands` in polyclaw.toml"
+                ))]));
+            }
             let mut issues: Vec<ConfigIssue> = Vec::new();
-            let Some(spec) =
-                crate::config::validate_raw(&name, &raw, &Interpolator::from_env(), &mut issues)
-            else {
+            let vars = match ctx.origin {
+                Origin::Client => Interpolator::for_clients(),
+                Origin::Operator => Interpolator::from_env(),
+            };
+            let Some(spec) = crate::config::validate_raw(&name, &raw, &vars, &mut issues) else {
                 let list: Vec<String> = issues.iter().map(ToString::to_string).collect();
                 return Ok(CallToolResult::error(vec![Content::text(format!(
                     "the server definition has problems:\n{}",

@@ -4,14 +4,19 @@
 //! (rebuilt whenever a server's lists change, then announced to clients), the private
 //! instances of `per_client` servers, and the [`Relay`]. `call` is the call policy: timeout,
 //! cancellation, progress, the server's requests during a call and crash handling, the same
-//! for typed (rmcp) and raw (JSON line) calls. `registrations` are the generated servers kept
-//! in the state folder, loaded at start and watched. `author` asks a model for text.
+//! for typed (rmcp) and raw (JSON line) calls. `guard` puts the guardrails around every tool
+//! call (policy, asking a person or a model, redaction, the `audit` trail; `approvals` is the
+//! queue of calls waiting for a person). `registrations` are the generated servers kept in the
+//! state folder, loaded at start and watched. `author` asks a model for text.
 //!
 //! Never here: anything of the front doors (`front/`), plans or generation. They call the
 //! hub; the hub does not know them.
 
+pub mod approvals;
+pub mod audit;
 pub mod author;
 pub mod call;
+pub mod guard;
 pub mod registrations;
 
 use std::collections::BTreeMap;
@@ -54,6 +59,24 @@ pub struct CallContext {
     /// instance per session. `None` (polyclaw's own calls, 2026-07-28 clients, which have no
     /// session): the shared instance.
     pub session: Option<u64>,
+    /// Who the call is for: a client (the default, under every guardrail) or the operator at
+    /// polyclaw's command line.
+    pub origin: Origin,
+    /// For a plan's steps: the tools a person approved for the whole run.
+    pub preapproved: Option<guard::Preapproved>,
+    /// For a plan's steps: the plan's goal (a judge reads it).
+    pub goal: Option<String>,
+}
+
+/// Who a call is made for.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// An MCP client (or a plan it started): the policy applies in full.
+    #[default]
+    Client,
+    /// The person at polyclaw's command line (`polyclaw tools call`, `polyclaw plan run`):
+    /// nothing asks them again, but `deny` still holds.
+    Operator,
 }
 
 /// How long a list request waits for lazily started servers.
@@ -83,6 +106,16 @@ pub struct Hub {
     pub generate: GenerateConfig,
     /// Names of the servers from the configuration (generated ones are the others).
     pub config_servers: Vec<String>,
+    /// The guardrails' rules.
+    pub policy: crate::registry::policy::Policy,
+    /// Known secrets, kept from leaving polyclaw.
+    pub redactor: crate::registry::redact::Redactor,
+    /// The audit trail.
+    pub audit: audit::Audit,
+    /// Calls waiting for a person who could not be asked through the client.
+    pub approvals: approvals::Approvals,
+    /// Tools a person allowed for the rest of a session.
+    pub allowances: guard::Allowances,
 }
 
 impl std::fmt::Debug for Hub {
@@ -138,7 +171,13 @@ impl Hub {
             ),
             generate: config.generate.clone(),
             config_servers: config.servers.iter().map(|s| s.name.clone()).collect(),
+            policy: config.policy.clone(),
+            redactor: config.redactor(),
+            audit: audit::Audit::new(&state, config.audit.clone()),
+            approvals: approvals::Approvals::new(&state),
+            allowances: guard::Allowances::default(),
         });
+        crate::registry::redact::install_for_logs(&hub.redactor);
         tokio::spawn(event_loop(Arc::downgrade(&hub), rx));
         let known = registrations::names(&state);
         tokio::spawn(registrations::watch(
@@ -164,6 +203,7 @@ impl Hub {
 
     /// Stops the private instances of a session that ended.
     pub fn close_session(&self, session: u64) {
+        self.allowances.forget(session);
         let ended = self.take_instances(|_, s| s == session);
         if ended.is_empty() {
             return;
@@ -352,15 +392,23 @@ impl Hub {
         ctx: &CallContext,
     ) -> Result<CallToolResponse, Error> {
         let route = self.route_tool(exposed).await?;
+        let fail = |e: serde_json::Error| Error::Downstream {
+            server: route.server.clone(),
+            message: format!("the call could not be written as JSON: {e}"),
+        };
+        let arguments_text = arguments
+            .as_ref()
+            .map(serde_json::to_string)
+            .transpose()
+            .map_err(fail)?;
+        let call = guard::ToolCall {
+            server: &route.server,
+            exposed,
+            arguments: arguments_text.as_deref(),
+            hints: route.hints,
+        };
         if let Some((ds, link)) = self.raw_route(&route.server, ctx, retry.is_some()) {
-            let fail = |e: serde_json::Error| Error::Downstream {
-                server: route.server.clone(),
-                message: format!("the call could not be written as JSON: {e}"),
-            };
-            let arguments = arguments
-                .map(|a| serde_json::to_string(&a))
-                .transpose()
-                .map_err(fail)?;
+            let arguments = arguments_text.clone();
             let mut raw = call::Raw::new(
                 &route.server,
                 link,
@@ -387,7 +435,7 @@ impl Hub {
                 }
                 raw = raw.with_params(extra);
             }
-            let line = self.carry(&ds, raw, ctx).await?;
+            let line = self.guarded(&call, ctx, self.carry(&ds, raw, ctx)).await?;
             return call::tool_result(&route.server, &line);
         }
         let mut params = CallToolRequestParams::new(route.name.clone());
@@ -397,7 +445,10 @@ impl Hub {
             params.request_state = state;
         }
         let request = ClientRequest::CallToolRequest(CallToolRequest::new(params));
-        match self.request(&route.server, request, ctx).await? {
+        match self
+            .guarded(&call, ctx, self.request(&route.server, request, ctx))
+            .await?
+        {
             ServerResult::CallToolResult(r) => Ok(CallToolResponse::Complete(r)),
             ServerResult::InputRequiredResult(r) => Ok(CallToolResponse::InputRequired(r)),
             ServerResult::EmptyResult(_) => Ok(CallToolResponse::Complete(
@@ -469,6 +520,7 @@ impl Hub {
             ds
         };
         tracing::info!(server = %ds.spec.name, "server added");
+        self.record_registry(&ds.spec.name, "added", &ds.spec.endpoint());
         ds.prewarm();
         ds.peer(crate::runtime::downstream::START_TIMEOUT).await?;
         Ok(ds)
@@ -478,6 +530,15 @@ impl Hub {
     ///
     /// # Errors
     /// [`Error::UnknownServer`].
+    /// One audit line for a change of the registry.
+    fn record_registry(&self, server: &str, what: &str, endpoint: &str) {
+        let mut entry = audit::Entry::new("registry");
+        entry.server = Some(server.to_string());
+        entry.decision = Some(what.to_string());
+        entry.detail = Some(self.redactor.text(endpoint).into_owned());
+        self.audit.record(&entry);
+    }
+
     pub async fn remove_server(&self, name: &str) -> Result<(), Error> {
         let ds = self
             .servers
@@ -489,6 +550,7 @@ impl Hub {
         futures::future::join_all(private.iter().map(|ds| ds.shutdown())).await;
         ds.shutdown().await;
         tracing::info!(server = %name, "server removed");
+        self.record_registry(name, "removed", &ds.spec.endpoint());
         let _ = self.events.send(Event::ListsChanged {
             server: name.to_string(),
             kinds: vec![ListKind::Tools, ListKind::Prompts, ListKind::Resources],

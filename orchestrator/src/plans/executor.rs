@@ -71,6 +71,15 @@ pub async fn execute(
     on_event: &(dyn Fn(StepEvent) + Send + Sync),
 ) -> Result<RunOutcome, Error> {
     let planning = |e: polyclaw_planner::Error| Error::Planning(e.to_string());
+    // The run's own context: its goal, and the tools a person approved for it, asked once
+    // here for every step that would ask (and again after a replan, for what it adds).
+    let ctx = &CallContext {
+        goal: ctx.goal.clone().or_else(|| validated.plan.goal.clone()),
+        preapproved: Some(ctx.preapproved.clone().unwrap_or_default()),
+        ..ctx.clone()
+    };
+    hub.approve_steps(ctx.goal.as_deref(), &guarded_steps(hub, validated), ctx)
+        .await?;
     let clock = Instant::now();
     let ms = move || u64::try_from(clock.elapsed().as_millis()).unwrap_or(u64::MAX);
     let mut sched = Scheduler::new(validated).map_err(planning)?;
@@ -215,6 +224,13 @@ pub async fn execute(
                             Some(_) => Err(Error::Planning(format!("the run may replan {} time(s) and has", replanning.max_replans))),
                             None => Err(Error::Planning("no model is available to plan again (the client offers no sampling and no [llm] is configured)".into())),
                         };
+                        let replaced = match replaced {
+                            Ok(v) => hub
+                                .approve_steps(ctx.goal.as_deref(), &guarded_steps(hub, &v), ctx)
+                                .await
+                                .map(|()| v),
+                            Err(e) => Err(e),
+                        };
                         match replaced
                             .and_then(|v| sched.apply_replan(&v).map(|()| v).map_err(planning))
                         {
@@ -254,6 +270,29 @@ pub async fn execute(
     })
 }
 
+/// Each step's id, server, tool and what the server claims about it, for the guardrails.
+fn guarded_steps(
+    hub: &Hub,
+    validated: &Validated,
+) -> Vec<(String, String, String, crate::registry::policy::Hints)> {
+    let catalog = hub.catalog();
+    validated
+        .plan
+        .steps
+        .iter()
+        .filter_map(|step| {
+            let tool = step.tool.as_ref()?;
+            let route = catalog.tool_route(tool)?;
+            Some((
+                step.id.to_string(),
+                route.server.clone(),
+                tool.clone(),
+                route.hints,
+            ))
+        })
+        .collect()
+}
+
 /// Starts one attempt of a step: marks it started, resolves its bindings, and returns the call
 /// as a future (after `delay`) with the token that cancels it.
 fn launch(
@@ -283,6 +322,9 @@ fn launch(
         inline_meta: None,
         session: ctx.session,
         events: ctx.events.clone(),
+        origin: ctx.origin,
+        preapproved: ctx.preapproved.clone(),
+        goal: ctx.goal.clone(),
     };
     let fut = async move {
         let Some(step) = step else {

@@ -31,6 +31,8 @@ pub struct Route {
     pub server: String,
     /// The name the owner knows it by.
     pub name: String,
+    /// What the owner claims about the tool (its annotations); none for prompts.
+    pub hints: crate::registry::policy::Hints,
 }
 
 /// One server's contribution to a catalog.
@@ -132,6 +134,7 @@ impl Catalog {
                     Route {
                         server: e.server.clone(),
                         name: t.name.to_string(),
+                        hints: crate::registry::policy::Hints::of(t.annotations.as_ref()),
                     },
                 );
                 cat.tools.push(tool);
@@ -148,6 +151,7 @@ impl Catalog {
                     Route {
                         server: e.server.clone(),
                         name: p.name.clone(),
+                        hints: crate::registry::policy::Hints::default(),
                     },
                 );
                 cat.prompts.push(prompt);
@@ -334,7 +338,8 @@ mod tests {
             cat.tool_route("time__now"),
             Some(&Route {
                 server: "time".into(),
-                name: "now".into()
+                name: "now".into(),
+                hints: crate::registry::policy::Hints::default(),
             })
         );
         assert!(cat.tool_route("now").is_none());
