@@ -152,6 +152,10 @@ pub enum Error {
         /// Seconds left before it counts as denied.
         secs: u64,
     },
+    /// The call needs the client's input first (a 2026-07-28 client asked for approval with
+    /// `input_required`); the front answers with the result itself.
+    #[error("the call needs the client's answer first (input_required)")]
+    InputRequired(Box<rmcp::model::InputRequiredResult>),
     /// No approval with this id.
     #[error("no approval `{0}`; `polyclaw approvals list --all` shows them")]
     UnknownApproval(String),

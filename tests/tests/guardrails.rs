@@ -352,3 +352,72 @@ fn serve_http_on_a_public_address_without_a_token_refuses_to_start() -> Result<(
     );
     Ok(())
 }
+
+#[test]
+fn a_2026_07_28_client_is_asked_with_input_required() -> Result<()> {
+    let config = guarded("", "")?;
+    let polyclaw = Polyclaw::start(&config.path, &[])?;
+    let ops = json!([
+        {"op": "call_tool", "name": "echo__add_tool", "arguments": {"name": "yes"}},
+        {"op": "call_tool", "name": "echo__add_tool", "arguments": {"name": "no"}},
+        {"op": "server_requests"},
+    ]);
+    let out = run_mcp_client(
+        [
+            "--http",
+            &polyclaw.url,
+            "--mode",
+            "2026-07-28",
+            "--elicit-replies",
+            r#"[{"action": "accept", "content": {}}, {"action": "decline"}]"#,
+        ],
+        &ops,
+    )?;
+    ensure!(!is_error(&out[0]), "approved, it ran: {}", out[0]);
+    ensure!(
+        is_error(&out[1]) && said(&out[1]).contains("declined"),
+        "declined, it did not: {}",
+        out[1]
+    );
+    let asked = out[2]["result"].as_array().context("server requests")?;
+    ensure!(asked.len() == 2, "asked once per call: {asked:?}");
+    ensure!(
+        asked[0]["params"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("echo__add_tool")),
+        "{asked:?}"
+    );
+    let entries = audit(&config)?;
+    let calls = audited(&entries, "call", "echo__add_tool");
+    ensure!(
+        calls.iter().any(|e| e["outcome"] == "ok")
+            && calls.iter().any(|e| e["outcome"] == "denied"),
+        "{calls:?}"
+    );
+    Ok(())
+}
+
+#[test]
+fn a_killed_polyclaw_loses_no_audit_line_of_an_answered_call() -> Result<()> {
+    let config = guarded("autonomy = \"full\"", "")?;
+    let polyclaw = Polyclaw::start(&config.path, &[])?;
+    let ops: Vec<Value> = (0..20)
+        .map(|i| json!({"op": "call_tool", "name": "echo__echo", "arguments": {"text": format!("n{i}")}}))
+        .collect();
+    let out = run_mcp_client(["--http", &polyclaw.url], &Value::Array(ops))?;
+    ensure!(out.iter().all(|l| !is_error(l)), "{out:?}");
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(polyclaw.pid())?);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL)?;
+    std::thread::sleep(Duration::from_millis(200));
+    let entries = audit(&config)?;
+    let answered = audited(&entries, "call", "echo__echo");
+    ensure!(
+        answered.len() == 20
+            && answered
+                .iter()
+                .all(|e| e["outcome"] == "ok" && e["ms"].is_number()),
+        "every answered call has its line after kill -9: {} of 20",
+        answered.len()
+    );
+    Ok(())
+}

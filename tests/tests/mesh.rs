@@ -247,8 +247,13 @@ args = ["-m", "mcp_server_time", "--local-timezone", "UTC"]
 
 #[test]
 fn runtime_add_remove_and_downstream_list_changes_reach_the_client() -> Result<()> {
+    // A client may add a server that runs on the host only when the policy names its command.
     let config = TestConfig::new(
         r#"
+[policy]
+autonomy = "full"
+host_commands = ["{bin}/polyclaw-server-echo"]
+
 [servers.echo]
 command = "{bin}/polyclaw-server-echo"
 start = "boot"

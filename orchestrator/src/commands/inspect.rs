@@ -105,9 +105,13 @@ pub async fn tools_call(
             ..hub::CallContext::default()
         };
         if front::own_tools::is_own(name) {
-            front::own_tools::call(m, name, arguments.unwrap_or_default(), &ctx)
-                .await
-                .map_err(|e| Error::InvalidInput(e.message.to_string()))
+            match front::own_tools::call(m, name, arguments.unwrap_or_default(), &ctx).await {
+                Ok(rmcp::model::CallToolResponse::Complete(r)) => Ok(r),
+                Ok(_) => Err(Error::InvalidInput(format!(
+                    "{name} answered with something else than a result"
+                ))),
+                Err(e) => Err(Error::InvalidInput(e.message.to_string())),
+            }
         } else {
             m.call_tool(name, arguments, &ctx).await
         }

@@ -146,6 +146,7 @@ fn rpc_error(e: Error) -> McpError {
 fn tool_error(name: &str, e: Error) -> Result<CallToolResponse, McpError> {
     match e {
         Error::Remote { error, .. } => Err(error),
+        Error::InputRequired(r) => Ok(CallToolResponse::InputRequired(*r)),
         e @ Error::UnknownTool(_) => Err(McpError::invalid_params(e.to_string(), None)),
         e => {
             tracing::warn!(tool = %name, "call failed: {e}");
@@ -241,7 +242,13 @@ impl ServerHandler for FrontDoor {
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, McpError> {
-        let ctx = self.call_context(&context);
+        let mut ctx = self.call_context(&context);
+        if ctx.inline_meta.is_some() {
+            ctx.retry = Some((
+                request.input_responses.clone(),
+                request.request_state.clone(),
+            ));
+        }
         let name = request.name.to_string();
         if own_tools::is_own(&name) {
             return own_tools::call(
@@ -250,8 +257,7 @@ impl ServerHandler for FrontDoor {
                 request.arguments.unwrap_or_default(),
                 &ctx,
             )
-            .await
-            .map(CallToolResponse::from);
+            .await;
         }
         let retry = Some((request.input_responses, request.request_state));
         match self

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use rmcp::ErrorData as McpError;
 use rmcp::model::ContentBlock as Content;
-use rmcp::model::{CallToolResult, JsonObject, Tool, ToolAnnotations};
+use rmcp::model::{CallToolResponse, CallToolResult, JsonObject, Tool, ToolAnnotations};
 use serde_json::{Value, json};
 
 use crate::config::{Interpolator, RawServer};
@@ -252,7 +252,7 @@ pub async fn call(
     exposed: &str,
     args: JsonObject,
     ctx: &CallContext,
-) -> Result<CallToolResult, McpError> {
+) -> Result<CallToolResponse, McpError> {
     let arguments = serde_json::to_string(&args).unwrap_or_default();
     let guarded = ToolCall {
         server: OWN_SERVER,
@@ -262,8 +262,9 @@ pub async fn call(
     };
     let run = async { Ok(run(hub, exposed, args, ctx).await) };
     match hub.guarded(&guarded, ctx, run).await {
-        Ok(result) => result,
-        Err(e) => Ok(CallToolResult::error(vec![Content::text(e.to_string())])),
+        Ok(result) => result.map(CallToolResponse::from),
+        Err(Error::InputRequired(r)) => Ok(CallToolResponse::InputRequired(*r)),
+        Err(e) => Ok(CallToolResult::error(vec![Content::text(e.to_string())]).into()),
     }
 }
 

@@ -15,7 +15,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use rmcp::model::{
-    CallToolResponse, CallToolResult, ElicitRequestParams, ElicitationAction, ElicitationSchema,
+    CallToolResponse, CallToolResult, ElicitRequest, ElicitRequestParams, ElicitResult,
+    ElicitationAction, ElicitationSchema, InputRequest, InputRequests, InputRequiredResult,
     ServerResult,
 };
 
@@ -239,6 +240,7 @@ impl Hub {
                 entry.outcome = Some(
                     match &e {
                         Error::ApprovalPending { .. } => "pending",
+                        Error::InputRequired(_) => "asking",
                         _ => "denied",
                     }
                     .into(),
@@ -335,6 +337,54 @@ impl Hub {
         }
     }
 
+    /// Asks a 2026-07-28 client with `input_required` (the question inside the result, the
+    /// answer in the retry): takes the answer of a retry, or returns the question. `None`:
+    /// the client cannot be asked this way.
+    fn ask_inline(
+        &self,
+        call: &ToolCall<'_>,
+        ctx: &CallContext,
+        message: &str,
+    ) -> Option<Result<String, Error>> {
+        let meta = ctx.inline_meta.as_ref()?;
+        let key = (
+            call.exposed.to_string(),
+            audit::digest(call.arguments.unwrap_or("{}")),
+        );
+        if let Some((responses, Some(state))) = &ctx.retry
+            && let Some(nonce) = state.strip_prefix(APPROVAL_STATE)
+            && self.rounds.take(nonce).as_ref() == Some(&key)
+        {
+            let answer = responses
+                .as_ref()
+                .and_then(|r| r.get(APPROVAL_KEY))
+                .and_then(|v| serde_json::from_value::<ElicitResult>(v.clone()).ok());
+            let accepted = answer
+                .as_ref()
+                .is_some_and(|a| a.action == ElicitationAction::Accept);
+            self.record_approval(call, ctx, accepted, ASKED_INLINE);
+            return Some(if accepted {
+                if let (Some(session), true) = (ctx.session, remembered(answer.as_ref())) {
+                    self.allowances.allow(session, call.exposed);
+                }
+                Ok(ASKED_INLINE.into())
+            } else {
+                Err(declined(call.exposed))
+            });
+        }
+        meta.client_capabilities()?.elicitation?;
+        let params = approval_form(message.to_string(), true)?;
+        let nonce = self.rounds.open(key);
+        let mut requests = InputRequests::new();
+        requests.insert(
+            APPROVAL_KEY.to_string(),
+            InputRequest::Elicitation(ElicitRequest::new(params)),
+        );
+        Some(Err(Error::InputRequired(Box::new(
+            InputRequiredResult::new(Some(requests), Some(format!("{APPROVAL_STATE}{nonce}"))),
+        ))))
+    }
+
     /// Asks a person: by elicitation when the client offers it, else through the queue.
     async fn ask_person(
         &self,
@@ -353,6 +403,9 @@ impl Hub {
             serde_json::to_string(&verdict.hints).unwrap_or_default(),
             verdict.why,
         );
+        if let Some(asked) = self.ask_inline(call, ctx, &message) {
+            return asked;
+        }
         match self.elicit(ctx, message, true).await {
             Asked::Answered { accepted, remember } => {
                 self.record_approval(call, ctx, accepted, ELICITED);
@@ -392,17 +445,8 @@ impl Hub {
         let (true, Some(peer)) = (elicits, &ctx.client) else {
             return Asked::Cannot;
         };
-        let mut schema = ElicitationSchema::builder();
-        if remember {
-            schema = schema.optional_bool("remember", false);
-        }
-        let Ok(schema) = schema.build() else {
+        let Some(params) = approval_form(message, remember) else {
             return Asked::Cannot;
-        };
-        let params = ElicitRequestParams::FormElicitationParams {
-            meta: None,
-            message,
-            requested_schema: schema,
         };
         match tokio::time::timeout(
             self.policy.approval_timeout,
@@ -412,12 +456,7 @@ impl Hub {
         {
             Ok(Ok(result)) => Asked::Answered {
                 accepted: result.action == ElicitationAction::Accept,
-                remember: result
-                    .content
-                    .as_ref()
-                    .and_then(|c| c.get("remember"))
-                    .and_then(serde_json::Value::as_bool)
-                    == Some(true),
+                remember: remembered(Some(&result)),
             },
             Ok(Err(e)) => {
                 tracing::warn!(
@@ -648,6 +687,82 @@ enum Asked {
     TimedOut,
     /// The client cannot be asked (no elicitation, another era, or the request failed).
     Cannot,
+}
+
+/// The approval form: the message, and (for one call) a `remember` box.
+fn approval_form(message: String, remember: bool) -> Option<ElicitRequestParams> {
+    let mut schema = ElicitationSchema::builder();
+    if remember {
+        schema = schema.optional_bool("remember", false);
+    }
+    Some(ElicitRequestParams::FormElicitationParams {
+        meta: None,
+        message,
+        requested_schema: schema.build().ok()?,
+    })
+}
+
+/// Whether an accepted form asked to remember the tool for the session.
+fn remembered(result: Option<&ElicitResult>) -> bool {
+    result
+        .and_then(|r| r.content.as_ref())
+        .and_then(|c| c.get("remember"))
+        .and_then(serde_json::Value::as_bool)
+        == Some(true)
+}
+
+/// The `requestState` of polyclaw's own approval question to a 2026-07-28 client.
+const APPROVAL_STATE: &str = "polyclaw-approval:";
+/// Its key in `inputRequests` / `inputResponses`.
+const APPROVAL_KEY: &str = "polyclaw-approval";
+/// Who approved, when asked by `input_required`.
+const ASKED_INLINE: &str = "a person (asked by input_required)";
+
+/// Whether a retry's `requestState` answers polyclaw's own approval question.
+#[must_use]
+pub fn is_approval_state(state: &str) -> bool {
+    state.starts_with(APPROVAL_STATE)
+}
+
+/// Approval questions asked of 2026-07-28 clients and not answered yet: nonce → (tool,
+/// arguments digest). Each answer is taken once.
+#[derive(Debug, Default)]
+pub struct Rounds(Mutex<std::collections::HashMap<String, (String, String)>>);
+
+impl Rounds {
+    /// How many open questions are kept (the oldest go first past it).
+    const MAX: usize = 1024;
+
+    fn open(&self, key: (String, String)) -> String {
+        static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        let nonce = audit::digest(&format!(
+            "{}:{nanos}:{n}:{}:{}",
+            std::process::id(),
+            key.0,
+            key.1
+        ));
+        let mut open = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if open.len() >= Self::MAX {
+            open.clear();
+        }
+        open.insert(nonce.clone(), key);
+        nonce
+    }
+
+    fn take(&self, nonce: &str) -> Option<(String, String)> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(nonce)
+    }
 }
 
 /// Who approved, when asked by elicitation.

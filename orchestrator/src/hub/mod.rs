@@ -66,6 +66,9 @@ pub struct CallContext {
     pub preapproved: Option<guard::Preapproved>,
     /// For a plan's steps: the plan's goal (a judge reads it).
     pub goal: Option<String>,
+    /// A 2026-07-28 client's retry of this call: its `inputResponses` and `requestState`
+    /// (answers to what polyclaw asked it, when the state is polyclaw's).
+    pub retry: Option<(Option<rmcp::model::InputResponses>, Option<String>)>,
 }
 
 /// Who a call is made for.
@@ -116,6 +119,8 @@ pub struct Hub {
     pub approvals: approvals::Approvals,
     /// Tools a person allowed for the rest of a session.
     pub allowances: guard::Allowances,
+    /// Approval questions asked of 2026-07-28 clients, awaiting their retry.
+    pub rounds: guard::Rounds,
 }
 
 impl std::fmt::Debug for Hub {
@@ -176,6 +181,7 @@ impl Hub {
             audit: audit::Audit::new(&state, config.audit.clone()),
             approvals: approvals::Approvals::new(&state),
             allowances: guard::Allowances::default(),
+            rounds: guard::Rounds::default(),
         });
         crate::registry::redact::install_for_logs(&hub.redactor);
         tokio::spawn(event_loop(Arc::downgrade(&hub), rx));
@@ -392,6 +398,9 @@ impl Hub {
         ctx: &CallContext,
     ) -> Result<CallToolResponse, Error> {
         let route = self.route_tool(exposed).await?;
+        // An answer to polyclaw's own approval question (`ctx.retry`) is not the server's.
+        let retry =
+            retry.filter(|(_, state)| !state.as_deref().is_some_and(guard::is_approval_state));
         let fail = |e: serde_json::Error| Error::Downstream {
             server: route.server.clone(),
             message: format!("the call could not be written as JSON: {e}"),

@@ -325,6 +325,7 @@ fn launch(
         origin: ctx.origin,
         preapproved: ctx.preapproved.clone(),
         goal: ctx.goal.clone(),
+        retry: None,
     };
     let fut = async move {
         let Some(step) = step else {
