@@ -492,6 +492,18 @@ impl Config {
 }
 
 impl Config {
+    /// The same config with `[policy] autonomy = "full"`: for figures whose client calls
+    /// tools that are not read-only (the bench's client cannot be asked for approval).
+    ///
+    /// # Errors
+    /// When the file cannot be written.
+    pub fn unguarded(self) -> Result<Self> {
+        let mut text = std::fs::read_to_string(&self.path)?;
+        text.push_str("\n[policy]\nautonomy = \"full\"\n");
+        std::fs::write(&self.path, text)?;
+        Ok(self)
+    }
+
     /// Writes `text` as a config in a fresh folder; `{dir}` in it becomes that folder.
     ///
     /// # Errors
