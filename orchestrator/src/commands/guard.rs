@@ -50,10 +50,10 @@ pub fn list(config: &Config, all: bool, json: bool) -> Result<ExitCode, Error> {
                 a.decided_by.as_deref().unwrap_or("?")
             )
         };
-        out(&format!("{}  {}  ({state})", a.id, a.tool));
-        out(&format!("    arguments: {}", a.arguments));
-        out(&format!("    why: {}", a.why));
-        if let Some(client) = &a.client {
+        out(&format!("{}  {}  ({state})", a.id, a.call.tool));
+        out(&format!("    arguments: {}", a.call.arguments));
+        out(&format!("    why: {}", a.call.why));
+        if let Some(client) = &a.call.client {
             out(&format!("    asked by: {client}, {}", a.created));
         }
     }
@@ -78,9 +78,9 @@ pub fn decide(config: &Config, id: &str, approve: bool) -> Result<ExitCode, Erro
     let a = queue.decide(id, approve, "polyclaw approvals")?;
     let audit = audit::Audit::new(&state, config.audit.clone());
     let mut entry = Entry::new("approval");
-    entry.server = Some(a.server.clone());
-    entry.tool = Some(a.tool.clone());
-    entry.args_sha256 = Some(a.args_sha256.clone());
+    entry.server = Some(a.call.server.clone());
+    entry.tool = Some(a.call.tool.clone());
+    entry.args_sha256 = Some(a.call.args_sha256.clone());
     entry.decision = Some(if approve { "approved" } else { "denied" }.into());
     entry.by = Some(format!("polyclaw approvals (approval {})", a.id));
     audit.record(&entry);
@@ -88,7 +88,7 @@ pub fn decide(config: &Config, id: &str, approve: bool) -> Result<ExitCode, Erro
         "{} {} ({}): the caller's next call of it with the same arguments {}",
         if approve { "approved" } else { "denied" },
         a.id,
-        a.tool,
+        a.call.tool,
         if approve { "runs, once" } else { "is refused" }
     ));
     Ok(ExitCode::SUCCESS)

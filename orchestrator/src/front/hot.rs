@@ -198,12 +198,7 @@ impl HotPath {
             return false;
         };
         let arguments = params.arguments.map(|a| a.get().to_owned());
-        let guarded = ToolCall {
-            server: &route.server,
-            exposed: &params.name,
-            arguments: arguments.as_deref(),
-            hints: route.hints,
-        };
+        let guarded = ToolCall::routed(&route, &params.name, arguments.as_deref());
         // A call that must ask someone goes the typed way, where the client can be asked.
         if !self.hub.runs_unasked(&guarded, &CallContext::default()) {
             return false;
@@ -242,12 +237,7 @@ impl HotPath {
         let hot = self.clone();
         tokio::spawn(async move {
             let _in_flight = InFlight { hot: &hot, key };
-            let guarded = ToolCall {
-                server: &route.server,
-                exposed: &call.exposed,
-                arguments: arguments.as_deref(),
-                hints: route.hints,
-            };
+            let guarded = ToolCall::routed(&route, &call.exposed, arguments.as_deref());
             let carried = hot.hub.carry(&ds, raw, &ctx);
             let line = match hot.hub.guarded(&guarded, &ctx, carried).await {
                 Ok(line) => call.relay(&line),

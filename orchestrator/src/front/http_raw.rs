@@ -266,12 +266,7 @@ impl RawHttp {
             return Taken::No;
         };
         let arguments = params.arguments.map(|a| a.get().to_owned());
-        let guarded = ToolCall {
-            server: &route.server,
-            exposed: &params.name,
-            arguments: arguments.as_deref(),
-            hints: route.hints,
-        };
+        let guarded = ToolCall::routed(&route, &params.name, arguments.as_deref());
         // A call that must ask someone goes through rmcp, where the client can be asked.
         if !self.hub.runs_unasked(&guarded, &ctx) {
             return Taken::No;
@@ -309,12 +304,7 @@ impl RawHttp {
         // or streams; see `Running` for a client that hangs up.
         let mut call = Running {
             fut: Some(Box::pin(async move {
-                let guarded = ToolCall {
-                    server: &route.server,
-                    exposed: &reply.exposed,
-                    arguments: arguments.as_deref(),
-                    hints: route.hints,
-                };
+                let guarded = ToolCall::routed(&route, &reply.exposed, arguments.as_deref());
                 let result = hub
                     .guarded(&guarded, &ctx, hub.carry(&ds, carrier, &ctx))
                     .await;

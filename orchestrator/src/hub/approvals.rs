@@ -51,21 +51,9 @@ pub struct Approval {
     pub created: String,
     /// When it expires, in milliseconds since the epoch.
     pub expires_ms: u64,
-    /// The server.
-    pub server: String,
-    /// The tool as exposed (`server__tool`), or `plan` for a plan's steps.
-    pub tool: String,
-    /// SHA-256 of the arguments' JSON text: the call it is for.
-    pub args_sha256: String,
-    /// The arguments (secrets redacted, cut to a few KiB), for the person deciding.
-    pub arguments: String,
-    /// Why it was stopped.
-    pub why: String,
-    /// The tool's annotations as the policy read them.
-    pub hints: serde_json::Value,
-    /// The client that asked, as it introduced itself.
-    #[serde(default)]
-    pub client: Option<String>,
+    /// The call it is for.
+    #[serde(flatten)]
+    pub call: Request,
     /// Where it stands.
     pub status: Status,
     /// Who decided (`polyclaw approvals`, `dashboard`, `expired`).
@@ -81,22 +69,23 @@ impl Approval {
     }
 }
 
-/// What a new approval is for.
-#[derive(Debug, Clone)]
+/// What an approval is for: one call (or a plan's steps).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Request {
     /// The server.
     pub server: String,
-    /// The exposed tool name.
+    /// The tool as exposed (`server__tool`), or `plan` for a plan's steps.
     pub tool: String,
-    /// SHA-256 of the arguments.
+    /// SHA-256 of the arguments' JSON text: the call it is for.
     pub args_sha256: String,
-    /// The arguments as shown to the person (redacted).
+    /// The arguments (secrets redacted, cut to a few KiB), for the person deciding.
     pub arguments: String,
-    /// Why the call was stopped.
+    /// Why it was stopped.
     pub why: String,
-    /// The annotations the policy read.
+    /// The tool's annotations as the policy read them.
     pub hints: serde_json::Value,
-    /// The client, by name.
+    /// The client that asked, as it introduced itself.
+    #[serde(default)]
     pub client: Option<String>,
 }
 
@@ -235,7 +224,9 @@ impl Approvals {
     /// [`Error::Io`] when the queue cannot be written.
     pub fn check(&self, request: &Request, timeout: std::time::Duration) -> Result<Answer, Error> {
         let now = now_ms();
-        let same = |a: &Approval| a.tool == request.tool && a.args_sha256 == request.args_sha256;
+        let same = |a: &Approval| {
+            a.call.tool == request.tool && a.call.args_sha256 == request.args_sha256
+        };
         for mut approval in self.list().into_iter().filter(same) {
             let answer = match approval.status {
                 Status::Used => continue,
@@ -253,16 +244,13 @@ impl Approvals {
         }
         let millis = u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX);
         let approval = Approval {
-            id: new_id(request),
+            id: fresh_id(&format!("{}:{}", request.tool, request.args_sha256))
+                .chars()
+                .take(8)
+                .collect(),
             created: crate::hub::audit::now(),
             expires_ms: now.saturating_add(millis),
-            server: request.server.clone(),
-            tool: request.tool.clone(),
-            args_sha256: request.args_sha256.clone(),
-            arguments: request.arguments.clone(),
-            why: request.why.clone(),
-            hints: request.hints.clone(),
-            client: request.client.clone(),
+            call: request.clone(),
             status: Status::Pending,
             decided_by: None,
         };
@@ -271,26 +259,17 @@ impl Approvals {
     }
 }
 
-/// Eight hex digits, from the request and the time (unique enough for a queue a person reads).
-fn new_id(request: &Request) -> String {
-    use sha2::{Digest, Sha256};
+/// A fresh id (64 hex digits) from `seed`, this process, the time and a counter: unique
+/// enough for queues and questions a person or a client echoes back.
+#[must_use]
+pub fn fresh_id(seed: &str) -> String {
     static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_nanos())
         .unwrap_or(0);
-    let seed = format!(
-        "{}:{}:{}:{nanos}:{n}",
-        std::process::id(),
-        request.tool,
-        request.args_sha256
-    );
-    Sha256::digest(seed.as_bytes())
-        .iter()
-        .take(4)
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    crate::hub::audit::digest(&format!("{}:{seed}:{nanos}:{n}", std::process::id()))
 }
 
 #[cfg(test)]

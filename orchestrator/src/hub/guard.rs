@@ -47,6 +47,23 @@ pub struct ToolCall<'a> {
     pub hints: Hints,
 }
 
+impl<'a> ToolCall<'a> {
+    /// A call of a catalog tool: `exposed` as routed by `route`.
+    #[must_use]
+    pub fn routed(
+        route: &'a crate::registry::Route,
+        exposed: &'a str,
+        arguments: Option<&'a str>,
+    ) -> Self {
+        Self {
+            server: &route.server,
+            exposed,
+            arguments,
+            hints: route.hints,
+        }
+    }
+}
+
 /// What a finished call says about itself, and how secrets leave it.
 pub trait Reply: Sized {
     /// `ok` or `error` (a tool error result or a JSON-RPC error).
@@ -734,22 +751,8 @@ impl Rounds {
     const MAX: usize = 1024;
 
     fn open(&self, key: (String, String)) -> String {
-        static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-        let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0);
-        let nonce = audit::digest(&format!(
-            "{}:{nanos}:{n}:{}:{}",
-            std::process::id(),
-            key.0,
-            key.1
-        ));
-        let mut open = self
-            .0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let nonce = approvals::fresh_id(&format!("{}:{}", key.0, key.1));
+        let mut open = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         if open.len() >= Self::MAX {
             open.clear();
         }

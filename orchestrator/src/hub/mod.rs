@@ -410,12 +410,7 @@ impl Hub {
             .map(serde_json::to_string)
             .transpose()
             .map_err(fail)?;
-        let call = guard::ToolCall {
-            server: &route.server,
-            exposed,
-            arguments: arguments_text.as_deref(),
-            hints: route.hints,
-        };
+        let call = guard::ToolCall::routed(&route, exposed, arguments_text.as_deref());
         if let Some((ds, link)) = self.raw_route(&route.server, ctx, retry.is_some()) {
             let arguments = arguments_text.clone();
             let mut raw = call::Raw::new(
