@@ -99,6 +99,12 @@ impl FrontDoor {
             inline_meta: inline.then(|| context.meta.clone()),
             session: (!inline).then_some(self.session.id),
             events: None,
+            token_id: context
+                .extensions
+                .get::<axum::http::request::Parts>()
+                .and_then(|p| p.headers.get(axum::http::header::AUTHORIZATION))
+                .and_then(|v| v.to_str().ok())
+                .and_then(crate::hub::audit::token_id),
             ..CallContext::default()
         }
     }
@@ -196,7 +202,13 @@ impl ServerHandler for FrontDoor {
                 .and_then(|v| v.to_str().ok())
             && self.session.http_id.set(id.to_string()).is_ok()
         {
-            sessions.insert(id, self.session.id, context.peer.clone());
+            let token_id = context
+                .extensions
+                .get::<axum::http::request::Parts>()
+                .and_then(|p| p.headers.get(axum::http::header::AUTHORIZATION))
+                .and_then(|v| v.to_str().ok())
+                .and_then(crate::hub::audit::token_id);
+            sessions.insert(id, self.session.id, context.peer.clone(), token_id);
         }
         self.hub.relay.add_front(context.peer);
     }

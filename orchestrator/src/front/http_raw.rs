@@ -82,6 +82,8 @@ struct HttpSession {
     calls: Mutex<HashMap<String, CancellationToken>>,
     /// Server requests sent on a call's stream, by our id → what takes the client's answer.
     up: Mutex<HashMap<String, WireAnswer>>,
+    /// Which bearer token the session started with (the front checks every request's).
+    token_id: Option<String>,
     /// Whether the raw route has served this session yet (logged once).
     served: std::sync::atomic::AtomicBool,
 }
@@ -89,7 +91,13 @@ struct HttpSession {
 impl HttpSessions {
     /// Records an initialized session. Only sessions of an era with sessions (before
     /// 2026-07-28) are recorded.
-    pub fn insert(&self, id: &str, hub_session: u64, peer: Peer<RoleServer>) {
+    pub fn insert(
+        &self,
+        id: &str,
+        hub_session: u64,
+        peer: Peer<RoleServer>,
+        token_id: Option<String>,
+    ) {
         let Some(version) = peer
             .peer_info()
             .map(|i| i.protocol_version.clone())
@@ -104,6 +112,7 @@ impl HttpSessions {
             calls: Mutex::new(HashMap::new()),
             up: Mutex::new(HashMap::new()),
             served: std::sync::atomic::AtomicBool::new(false),
+            token_id,
         };
         lock(&self.map).insert(id.to_string(), Arc::new(session));
     }
@@ -260,6 +269,7 @@ impl RawHttp {
             inline_meta: None,
             session: Some(session.hub_session),
             events: Some(events),
+            token_id: session.token_id.clone(),
             ..CallContext::default()
         };
         let Some((ds, link)) = self.hub.raw_route(&route.server, &ctx, false) else {

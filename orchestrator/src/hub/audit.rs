@@ -32,6 +32,10 @@ pub struct Entry {
     /// The client session (polyclaw's number for it), when there is one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub session: Option<u64>,
+    /// Which bearer token the request carried: the first 12 hex digits of its SHA-256, never
+    /// the token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_id: Option<String>,
     /// The client's name as it introduced itself.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client: Option<String>,
@@ -75,6 +79,13 @@ impl Entry {
             ..Self::default()
         }
     }
+}
+
+/// The id of a bearer token in the audit trail (from an `Authorization` header's value).
+#[must_use]
+pub fn token_id(authorization: &str) -> Option<String> {
+    let token = authorization.strip_prefix("Bearer ")?;
+    Some(digest(token).chars().take(12).collect())
 }
 
 /// SHA-256 of `text`, hex.

@@ -295,6 +295,7 @@ impl Hub {
     fn entry(&self, kind: &str, call: &ToolCall<'_>, ctx: &CallContext) -> Entry {
         let mut entry = Entry::new(kind);
         entry.session = ctx.session;
+        entry.token_id.clone_from(&ctx.token_id);
         entry.client = client_name(ctx);
         entry.server = Some(call.server.to_string());
         entry.tool = Some(call.exposed.to_string());

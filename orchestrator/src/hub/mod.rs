@@ -66,6 +66,9 @@ pub struct CallContext {
     pub preapproved: Option<guard::Preapproved>,
     /// For a plan's steps: the plan's goal (a judge reads it).
     pub goal: Option<String>,
+    /// Which bearer token the client's request carried (a short digest of it, never the
+    /// token), for the audit trail.
+    pub token_id: Option<String>,
     /// A 2026-07-28 client's retry of this call: its `inputResponses` and `requestState`
     /// (answers to what polyclaw asked it, when the state is polyclaw's).
     pub retry: Option<(Option<rmcp::model::InputResponses>, Option<String>)>,
