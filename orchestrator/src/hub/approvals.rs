@@ -224,9 +224,8 @@ impl Approvals {
     /// [`Error::Io`] when the queue cannot be written.
     pub fn check(&self, request: &Request, timeout: std::time::Duration) -> Result<Answer, Error> {
         let now = now_ms();
-        let same = |a: &Approval| {
-            a.call.tool == request.tool && a.call.args_sha256 == request.args_sha256
-        };
+        let same =
+            |a: &Approval| a.call.tool == request.tool && a.call.args_sha256 == request.args_sha256;
         for mut approval in self.list().into_iter().filter(same) {
             let answer = match approval.status {
                 Status::Used => continue,

@@ -753,7 +753,10 @@ impl Rounds {
 
     fn open(&self, key: (String, String)) -> String {
         let nonce = approvals::fresh_id(&format!("{}:{}", key.0, key.1));
-        let mut open = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut open = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if open.len() >= Self::MAX {
             open.clear();
         }

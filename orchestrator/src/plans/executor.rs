@@ -315,17 +315,13 @@ fn launch(
     let args = sched.resolved_args(id);
     let id = id.to_string();
     let hub = hub.clone();
+    // The run's client, session, origin, approvals and goal; the step's own cancellation.
     let step_ctx = CallContext {
-        client: ctx.client.clone(),
         client_token: None,
         cancel: token.clone(),
         inline_meta: None,
-        session: ctx.session,
-        events: ctx.events.clone(),
-        origin: ctx.origin,
-        preapproved: ctx.preapproved.clone(),
-        goal: ctx.goal.clone(),
         retry: None,
+        ..ctx.clone()
     };
     let fut = async move {
         let Some(step) = step else {
