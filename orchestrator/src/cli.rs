@@ -228,6 +228,9 @@ pub enum RunsCommand {
     Show {
         /// The run id (a unique prefix is enough).
         id: String,
+        /// Also draw the run's task graph, steps coloured by state, as an SVG file.
+        #[arg(long, value_name = "FILE")]
+        svg: Option<std::path::PathBuf>,
     },
 }
 

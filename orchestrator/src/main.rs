@@ -125,7 +125,7 @@ impl From<cli::Cli> for polyclaw::commands::Invocation {
                 mirror,
                 rebuild,
             }) => Action::ImagesBasePython { mirror, rebuild },
-            cli::Command::Runs(cli::RunsCommand::Show { id }) => Action::RunsShow { id },
+            cli::Command::Runs(cli::RunsCommand::Show { id, svg }) => Action::RunsShow { id, svg },
             cli::Command::Generate(a) => Action::Generate {
                 template: a.template,
                 spec: a.spec,

@@ -9,7 +9,7 @@ use std::process::Command;
 
 use anyhow::{Context as _, Result, ensure};
 use polyclaw_tests::python::run_mcp_client;
-use polyclaw_tests::support::{Polyclaw, TestConfig, bin, first_text, ok_result};
+use polyclaw_tests::support::{Polyclaw, TestConfig, bin, first_text, ok_result, polyclaw_cli};
 use serde_json::{Value, json};
 
 fn two_echo_servers(extra: &str) -> Result<TestConfig> {
@@ -400,5 +400,59 @@ fn cli_validates_shows_runs_and_keeps_plans() -> Result<()> {
         String::from_utf8_lossy(&out.stdout).contains("other__echo"),
         "{out:?}"
     );
+    Ok(())
+}
+
+/// `polyclaw runs show ID --svg FILE` draws a kept run: a box per step coloured by its state,
+/// an edge per dependency (`depends_on` and bindings alike).
+#[test]
+fn a_kept_run_is_drawn_as_svg() -> Result<()> {
+    let config = TestConfig::new("[servers.echo]\ncommand = \"{bin}/polyclaw-server-echo\"\n")?;
+    let plan = config.dir.path().join("plan.json");
+    std::fs::write(
+        &plan,
+        serde_json::json!({
+            "goal": "draw me",
+            "steps": [
+                {"id": "first", "tool": "echo__echo", "args": {"text": "one"}},
+                {"id": "second", "tool": "echo__echo", "args": {"text": "${steps.first.text}"}},
+                {"id": "broken", "tool": "echo__fail", "args": {"message": "no"}, "depends_on": ["first"]},
+                {"id": "after_broken", "tool": "echo__echo", "args": {"text": "x"}, "depends_on": ["broken"]}
+            ]
+        })
+        .to_string(),
+    )?;
+    let ran = polyclaw_cli(&config.path, &["plan", "run", &plan.to_string_lossy()])?;
+    let stderr = String::from_utf8_lossy(&ran.stderr);
+    let id = stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("run ")?.split_whitespace().next())
+        .with_context(|| format!("the run is kept: {stderr}"))?
+        .to_string();
+    let svg = config.dir.path().join("run.svg");
+    let shown = polyclaw_cli(
+        &config.path,
+        &["runs", "show", &id, "--svg", &svg.to_string_lossy()],
+    )?;
+    ensure!(
+        shown.status.success(),
+        "{}",
+        String::from_utf8_lossy(&shown.stderr)
+    );
+    let picture = std::fs::read_to_string(&svg)?;
+    ensure!(picture.starts_with("<svg") && picture.ends_with("</svg>"));
+    ensure!(picture.matches("<g class=\"step").count() == 4, "{picture}");
+    ensure!(picture.matches("class=\"edge\"").count() == 3, "{picture}");
+    for (step, state) in [
+        ("first", "succeeded"),
+        ("second", "succeeded"),
+        ("broken", "failed"),
+        ("after_broken", "skipped"),
+    ] {
+        ensure!(
+            picture.contains(&format!("<g class=\"step {state}\" data-step=\"{step}\">")),
+            "{step} is drawn {state}: {picture}"
+        );
+    }
     Ok(())
 }

@@ -178,6 +178,8 @@ pub enum Action {
     RunsShow {
         /// Run id or prefix.
         id: String,
+        /// `--svg FILE`
+        svg: Option<PathBuf>,
     },
 }
 
@@ -278,7 +280,7 @@ pub async fn run(inv: Invocation) -> Result<ExitCode, Error> {
         Action::RunsList => plan::runs_list(&load()?),
         Action::ImagesBuild { only, source } => images::build(source.as_deref(), &only).await,
         Action::ImagesBasePython { mirror, rebuild } => images::base_python(&mirror, rebuild).await,
-        Action::RunsShow { id } => plan::runs_show(&load()?, &id),
+        Action::RunsShow { id, svg } => plan::runs_show(&load()?, &id, svg.as_deref()),
         Action::Generate {
             template,
             spec,

@@ -213,12 +213,25 @@ pub fn runs_list(config: &Config) -> Result<ExitCode, Error> {
 }
 
 /// `runs show ID`
-pub fn runs_show(config: &Config, id: &str) -> Result<ExitCode, Error> {
+pub fn runs_show(
+    config: &Config,
+    id: &str,
+    svg: Option<&std::path::Path>,
+) -> Result<ExitCode, Error> {
     let r = store::find(&config.plans.state_dir(), id)?;
     out(&format!("run {}", r.id));
     if let Some(goal) = &r.goal {
         out(&format!("goal: {goal}"));
     }
     print_report(&r.report);
+    if let Some(path) = svg {
+        let picture =
+            crate::front::ui::graph::svg(&crate::front::ui::run_steps(&r.plan, &r.report));
+        std::fs::write(path, picture).map_err(|source| Error::Io {
+            context: format!("cannot write {}", path.display()),
+            source,
+        })?;
+        eprintln!("wrote the run's task graph to {}", path.display());
+    }
     Ok(ExitCode::SUCCESS)
 }

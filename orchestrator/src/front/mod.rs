@@ -19,5 +19,6 @@ pub mod http_raw;
 pub mod own_tools;
 pub mod plan_tools;
 pub mod stdio;
+pub mod ui;
 
 pub use door::FrontDoor;
