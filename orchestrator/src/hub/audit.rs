@@ -91,8 +91,14 @@ pub fn token_id(authorization: &str) -> Option<String> {
 /// SHA-256 of `text`, hex.
 #[must_use]
 pub fn digest(text: &str) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     let hash = Sha256::digest(text.as_bytes());
-    hash.iter().map(|b| format!("{b:02x}")).collect()
+    let mut out = String::with_capacity(64);
+    for b in hash {
+        out.push(char::from(HEX[usize::from(b >> 4)]));
+        out.push(char::from(HEX[usize::from(b & 0xf)]));
+    }
+    out
 }
 
 /// The current UTC time as RFC 3339 with milliseconds.

@@ -253,7 +253,7 @@ impl Hub {
         let by = match self.authorize(call, &verdict, ctx).await {
             Ok(by) => by,
             Err(e) => {
-                entry.by = Some(verdict.why.to_string());
+                entry.by = Some(verdict.why.short().into_owned());
                 entry.outcome = Some(
                     match &e {
                         Error::ApprovalPending { .. } => "pending",
@@ -337,7 +337,7 @@ impl Hub {
         ctx: &CallContext,
     ) -> Result<String, Error> {
         match verdict.action {
-            Action::Allow => Ok(verdict.why.to_string()),
+            Action::Allow => Ok(verdict.why.short().into_owned()),
             Action::Deny => Err(Error::Denied {
                 tool: call.exposed.to_string(),
                 by: "polyclaw's policy".into(),

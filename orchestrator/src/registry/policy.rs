@@ -219,6 +219,21 @@ pub enum Why {
     Autonomy(Autonomy),
 }
 
+impl Why {
+    /// Who decided, in a few words, for audit lines (`policy rule 2`, `autonomy ask`).
+    #[must_use]
+    pub fn short(&self) -> std::borrow::Cow<'static, str> {
+        match self {
+            Self::Rule { index, .. } => format!("policy rule {}", index + 1).into(),
+            Self::Autonomy(a) => match a {
+                Autonomy::ReadOnly => "autonomy read-only".into(),
+                Autonomy::Ask => "autonomy ask".into(),
+                Autonomy::Full => "autonomy full".into(),
+            },
+        }
+    }
+}
+
 impl std::fmt::Display for Why {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
