@@ -53,6 +53,8 @@ fn init_logging(cli: &cli::Cli) {
         .with_env_filter(filter)
         // Known secrets are redacted from every line once a hub has read the config.
         .with_writer(polyclaw::registry::redact::Stderr)
+        // Colours only for a person at a terminal, not in log files and pipes.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false)
         .compact()
         .init();

@@ -648,3 +648,105 @@ fn sampling_during_a_call(front: Front, route: Route) -> Result<()> {
     }
     s.check_route(route)
 }
+
+/// A 2026-07-28 client on stdio (no `initialize`: every request carries its `_meta`) takes the
+/// raw route too: answers carry its ids, every result names its `resultType`, progress comes
+/// under its token, and the server (of the same era) sees the client's own `_meta`.
+#[test]
+fn a_2026_07_28_client_takes_the_raw_route_on_stdio() -> Result<()> {
+    let config = config(
+        Route::Raw,
+        "[servers.echo]\ncommand = \"{bin}/polyclaw-server-echo\"\nstart = \"boot\"\n",
+    )?;
+    let mut child = Command::new(bin("polyclaw")?)
+        .arg("--config")
+        .arg(&config.path)
+        .arg("serve")
+        .env("RUST_LOG", "polyclaw=debug,info")
+        .env("XDG_STATE_HOME", config.dir.path().join("state"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    let stdin = child.stdin.take().context("stdin")?;
+    let stdout = BufReader::new(child.stdout.take().context("stdout")?);
+    let stderr = BufReader::new(child.stderr.take().context("stderr")?);
+    let (tx, lines) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in stdout.lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let log = Arc::new(Mutex::new(String::new()));
+    let sink = log.clone();
+    std::thread::spawn(move || {
+        for line in stderr.lines().map_while(Result::ok) {
+            if let Ok(mut l) = sink.lock() {
+                l.push_str(&line);
+                l.push('\n');
+            }
+        }
+    });
+    let mut s = Session {
+        wire: Wire::Stdio { child, stdin },
+        lines,
+        log,
+        seen: Vec::new(),
+    };
+    let meta = |extra: Value| {
+        let mut m = json!({
+            "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+            "io.modelcontextprotocol/clientInfo": {"name": "raw-2026", "version": "0"},
+            "io.modelcontextprotocol/clientCapabilities": {}
+        });
+        if let (Some(m), Some(extra)) = (m.as_object_mut(), extra.as_object()) {
+            m.extend(extra.clone());
+        }
+        m
+    };
+    s.send(&json!({"jsonrpc":"2.0","id":"d","method":"server/discover","params":{"_meta": meta(json!({}))}}))?;
+    s.answer(&json!("d"))?;
+    // The server may not be listed yet: until it is, calls go through rmcp.
+    let mut raw = false;
+    for i in 0..60 {
+        let id = json!(format!("c{i}"));
+        s.send(&json!({"jsonrpc":"2.0","id":id,"method":"tools/call",
+            "params":{"name":"echo__echo","arguments":{"text":format!("n{i}")},"_meta":meta(json!({}))}}))?;
+        let answer = s.answer(&id)?;
+        ensure!(text(&answer) == format!("n{i}"), "{answer}");
+        ensure!(
+            answer["result"]["resultType"] == "complete",
+            "a 2026-07-28 result names its type: {answer}"
+        );
+        if s.log
+            .lock()
+            .map(|l| l.contains("inline=true"))
+            .unwrap_or(false)
+            && i > 5
+        {
+            raw = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    ensure!(raw, "the hot path was enabled for the 2026-07-28 client");
+    s.send(&json!({"jsonrpc":"2.0","id":"p","method":"tools/call",
+        "params":{"name":"echo__progress","arguments":{"steps":3},"_meta":meta(json!({"progressToken":"mine"}))}}))?;
+    let mut progress = 0;
+    let answer = loop {
+        let m = s.next()?;
+        if m["method"] == "notifications/progress" {
+            ensure!(m["params"]["progressToken"] == "mine", "{m}");
+            progress += 1;
+        } else if m["id"] == "p" {
+            break m;
+        }
+    };
+    ensure!(
+        progress == 3 && answer["result"]["resultType"] == "complete",
+        "{answer}"
+    );
+    Ok(())
+}

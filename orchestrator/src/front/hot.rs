@@ -52,11 +52,31 @@ pub(super) struct CallParams<'a> {
     pub name: String,
     #[serde(borrow)]
     pub arguments: Option<&'a RawValue>,
-    #[serde(rename = "_meta")]
+    #[serde(rename = "_meta", borrow, default)]
+    raw_meta: Option<&'a RawValue>,
+    #[serde(skip)]
     pub meta: Option<MetaIn>,
 }
 
-impl CallParams<'_> {
+impl<'a> CallParams<'a> {
+    /// Reads a `tools/call`'s params (`None`: not for a raw route).
+    pub fn read(text: &'a str) -> Option<Self> {
+        let mut params: Self = serde_json::from_str(text).ok()?;
+        params.meta = match params.raw_meta {
+            Some(raw) => Some(serde_json::from_str(raw.get()).ok()?),
+            None => None,
+        };
+        Some(params)
+    }
+
+    /// The `_meta` object as the client wrote it.
+    pub fn meta_map(&self) -> Option<serde_json::Map<String, serde_json::Value>> {
+        match serde_json::from_str(self.raw_meta?.get()).ok()? {
+            serde_json::Value::Object(map) => Some(map),
+            _ => None,
+        }
+    }
+
     /// Arguments that are not an object get rmcp's own refusal (invalid params), and
     /// polyclaw's own tools are served by the front door: neither goes raw.
     pub fn goes_raw(&self) -> bool {
@@ -68,6 +88,9 @@ impl CallParams<'_> {
 pub(super) struct MetaIn {
     #[serde(rename = "progressToken")]
     pub progress_token: Option<ProgressToken>,
+    /// A 2026-07-28 client's per-request protocol version (its `_meta` is kept whole).
+    #[serde(rename = "io.modelcontextprotocol/protocolVersion")]
+    pub protocol_version: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -91,6 +114,8 @@ pub struct HotPath {
     /// To the one writer of stdout.
     out: mpsc::Sender<String>,
     client: OnceLock<Peer<RoleServer>>,
+    /// Whether the client speaks 2026-07-28 (per-request `_meta`, `resultType` in results).
+    inline: std::sync::atomic::AtomicBool,
     /// The client's ids of calls in flight (as JSON text) → their cancellation.
     calls: Mutex<HashMap<String, CancellationToken>>,
 }
@@ -126,12 +151,16 @@ impl HotPath {
             hub,
             out,
             client: OnceLock::new(),
+            inline: std::sync::atomic::AtomicBool::new(false),
             calls: Mutex::new(HashMap::new()),
         })
     }
 
-    /// Turns the hot path on for this client (its requests to the client go through `peer`).
-    pub fn enable(&self, peer: Peer<RoleServer>) {
+    /// Turns the hot path on for this client (its requests to the client go through `peer`);
+    /// `inline`: it speaks 2026-07-28.
+    pub fn enable(&self, peer: Peer<RoleServer>, inline: bool) {
+        self.inline
+            .store(inline, std::sync::atomic::Ordering::Relaxed);
         let _ = self.client.set(peer);
     }
 
@@ -179,12 +208,27 @@ impl HotPath {
         let Ok(request_id) = serde_json::from_str::<RequestId>(id.get()) else {
             return false;
         };
-        let Ok(params) = serde_json::from_str::<CallParams<'_>>(params.get()) else {
+        let Some(params) = CallParams::read(params.get()) else {
             return false;
         };
         if !params.goes_raw() {
             return false;
         }
+        let inline = self.inline.load(std::sync::atomic::Ordering::Relaxed);
+        // A 2026-07-28 request names its protocol version in `_meta`; without it rmcp answers
+        // with the error the spec asks for.
+        let meta = if inline {
+            if params
+                .meta
+                .as_ref()
+                .is_none_or(|m| m.protocol_version.as_deref() != Some("2026-07-28"))
+            {
+                return false;
+            }
+            params.meta_map()
+        } else {
+            None
+        };
         let Some(route) = self.hub.catalog().tool_route(&params.name).cloned() else {
             return false;
         };
@@ -217,6 +261,7 @@ impl HotPath {
             client_id: id.get().to_owned(),
             exposed: params.name.clone(),
             server: route.server.clone(),
+            inline,
         };
         let ctx = CallContext {
             client: Some(client.clone()),
@@ -227,13 +272,18 @@ impl HotPath {
             events: None,
             ..CallContext::default()
         };
-        let raw = Raw::new(
+        let mut raw = Raw::new(
             &route.server,
             link,
             &route.name,
             arguments.clone(),
             ctx.client_token.is_some(),
         );
+        // A server of the client's era gets the client's own `_meta` (its version, info and
+        // capabilities); an older one only what its era knows.
+        if let Some(meta) = meta.filter(|_| ds.speaks_inline_era()) {
+            raw = raw.with_meta(meta);
+        }
         let hot = self.clone();
         tokio::spawn(async move {
             let _in_flight = InFlight { hot: &hot, key };
@@ -257,6 +307,8 @@ pub(super) struct Call {
     pub client_id: String,
     pub exposed: String,
     pub server: String,
+    /// The client speaks 2026-07-28: a result it gets names its `resultType`.
+    pub inline: bool,
 }
 
 impl Call {
@@ -271,13 +323,23 @@ impl Call {
                 return self.failed(&crate::hub::call::not_a_tool_result(&self.server));
             }
         };
-        let mut out = String::with_capacity(40 + self.client_id.len() + body.len());
+        let mut out = String::with_capacity(64 + self.client_id.len() + body.len());
         out.push_str(r#"{"jsonrpc":"2.0","id":"#);
         out.push_str(&self.client_id);
         out.push_str(",\"");
         out.push_str(key);
         out.push_str("\":");
-        out.push_str(body);
+        // Results of older-era servers carry no `resultType`; a 2026-07-28 client needs it.
+        match body.strip_prefix('{') {
+            Some(rest) if self.inline && key == "result" && !body.contains("\"resultType\"") => {
+                out.push_str(r#"{"resultType":"complete""#);
+                if !rest.trim_start().starts_with('}') {
+                    out.push(',');
+                }
+                out.push_str(rest);
+            }
+            _ => out.push_str(body),
+        }
         out.push('}');
         out
     }
@@ -285,9 +347,12 @@ impl Call {
     /// A tool error result for the client, as the typed path gives it.
     pub fn failed(&self, error: &Error) -> String {
         tracing::warn!(tool = %self.exposed, "call failed: {error}");
-        let result = rmcp::model::CallToolResult::error(vec![rmcp::model::ContentBlock::text(
+        let mut result = rmcp::model::CallToolResult::error(vec![rmcp::model::ContentBlock::text(
             error.to_string(),
         )]);
+        if self.inline {
+            result.result_type = Some(rmcp::model::ResultType::COMPLETE);
+        }
         let result = serde_json::to_string(&result).unwrap_or_else(|_| "{}".into());
         format!(
             r#"{{"jsonrpc":"2.0","id":{},"result":{result}}}"#,
@@ -311,7 +376,36 @@ mod tests {
             client_id: "\"abc\"".into(),
             exposed: "echo__echo".into(),
             server: "echo".into(),
+            inline: false,
         }
+    }
+
+    #[test]
+    fn a_2026_client_gets_result_type_complete_in_every_result() -> anyhow::Result<()> {
+        let mut c = call();
+        c.inline = true;
+        let old: Value = serde_json::from_str(
+            &c.relay(br#"{"jsonrpc":"2.0","id":"pc:7","result":{"content":[],"isError":false}}"#),
+        )?;
+        assert_eq!(old["result"]["resultType"], "complete");
+        assert_eq!(old["result"]["isError"], false);
+        let empty: Value =
+            serde_json::from_str(&c.relay(br#"{"jsonrpc":"2.0","id":"pc:7","result":{}}"#))?;
+        assert_eq!(
+            empty["result"],
+            serde_json::json!({"resultType": "complete"})
+        );
+        let asks: Value = serde_json::from_str(&c.relay(
+            br#"{"jsonrpc":"2.0","id":"pc:7","result":{"resultType":"input_required","requestState":"s"}}"#,
+        ))?;
+        assert_eq!(asks["result"]["resultType"], "input_required");
+        let err: Value = serde_json::from_str(
+            &c.relay(br#"{"jsonrpc":"2.0","id":"pc:7","error":{"code":-32602,"message":"bad"}}"#),
+        )?;
+        assert!(err["error"].get("resultType").is_none());
+        let failed: Value = serde_json::from_str(&c.relay(br#"{"jsonrpc":"2.0","id":"pc:7"}"#))?;
+        assert_eq!(failed["result"]["resultType"], "complete");
+        Ok(())
     }
 
     #[test]

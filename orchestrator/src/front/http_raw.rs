@@ -250,7 +250,7 @@ impl RawHttp {
         let Ok(request_id) = serde_json::from_str::<RequestId>(id.get()) else {
             return Taken::No;
         };
-        let Ok(params) = serde_json::from_str::<CallParams<'_>>(params.get()) else {
+        let Some(params) = CallParams::read(params.get()) else {
             return Taken::No;
         };
         if !params.goes_raw() {
@@ -300,6 +300,7 @@ impl RawHttp {
             client_id: id.get().to_owned(),
             exposed: params.name.clone(),
             server: route.server.clone(),
+            inline: false,
         };
         let carrier = Raw::new(
             &route.server,

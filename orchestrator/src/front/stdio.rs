@@ -66,15 +66,18 @@ where
             source: std::io::Error::other(e.to_string()),
         })?;
     let peer = running.peer().clone();
-    // 2026-07-28 calls carry per-request metadata the front door reads; they go through it
-    // (and on from the hub raw, with that metadata, to a server of that era).
-    if forward_raw
-        && peer
-            .peer_info()
-            .is_some_and(|i| i.protocol_version < ProtocolVersion::V_2026_07_28)
-    {
-        hot.enable(peer);
-        tracing::debug!("stdio hot path enabled: tools/call goes raw to stdio servers");
+    // A 2026-07-28 client's calls go raw too: with its own `_meta` to a server of that era,
+    // with `resultType` added to an older server's results.
+    // (A client that never sent `initialize` has no peer info: it is of that era.)
+    let inline = peer
+        .peer_info()
+        .is_none_or(|i| i.protocol_version >= ProtocolVersion::V_2026_07_28);
+    if forward_raw {
+        hot.enable(peer, inline);
+        tracing::debug!(
+            inline,
+            "stdio hot path enabled: tools/call goes raw to stdio servers"
+        );
     }
     let _ = running.waiting().await;
     let _ = writer.await;
