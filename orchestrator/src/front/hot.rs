@@ -6,11 +6,15 @@
 //! envelope (`id`, `method`, `params.name`, with `arguments` kept as raw JSON), rewrites the
 //! id to one of the server's raw ids (`runtime::raw`), the tool name to the server's own and
 //! the progress token to the call's, and writes it to the server's stdin; the response comes
-//! back through the stdout tap with only its id rewritten. Everything else (polyclaw's own
-//! tools, unknown, blocked or not yet listed tools, servers not running, `per_client` servers,
-//! HTTP servers, 2026-07-28 clients, requests with fields beyond `name`, `arguments` and
-//! `_meta`) goes to rmcp and the front door, as does every other method; the hub still
-//! carries such a call raw when its server is up on stdio (`Hub::call_tool_response`).
+//! back through the stdout tap with only its id rewritten. A 2026-07-28 client's call goes
+//! the same way: its `_meta` is passed on to a server of that era, and `resultType` is added
+//! to an older server's result. Everything else (polyclaw's own tools, unknown, blocked or
+//! not yet listed tools, calls the guardrails must ask about, servers not running,
+//! `per_client` servers, HTTP servers, retries of `input_required`, requests with fields
+//! beyond `name`, `arguments` and `_meta`) goes to rmcp and the front door, as does every
+//! other method; the hub still carries such a call raw when its server is up on stdio
+//! (`Hub::call_tool_response`). The envelope types and [`Call`] serve the HTTP front's raw
+//! route too (`http_raw`).
 //!
 //! The call itself runs under the hub's one call policy (`hub::call`, carried by
 //! `call::Raw`): progress, the server's requests during the call, timeout, cancellation and
