@@ -88,7 +88,17 @@ impl Session {
         }
     }
 
+    /// `polyclaw serve` after the 2025-11-25 handshake.
     fn start_stdio(config: &TestConfig) -> Result<Self> {
+        let mut session = Self::spawn_stdio(config)?;
+        session.send(&serde_json::from_str(INITIALIZE)?)?;
+        session.answer(&json!(0))?;
+        session.send(&json!({"jsonrpc":"2.0","method":"notifications/initialized"}))?;
+        Ok(session)
+    }
+
+    /// `polyclaw serve` with nothing sent yet (a 2026-07-28 client sends no handshake).
+    fn spawn_stdio(config: &TestConfig) -> Result<Self> {
         let mut child = Command::new(bin("polyclaw")?)
             .arg("--config")
             .arg(&config.path)
@@ -127,16 +137,12 @@ impl Session {
                 }
             }
         });
-        let mut session = Self {
+        Ok(Self {
             wire: Wire::Stdio { child, stdin },
             lines,
             log,
             seen: Vec::new(),
-        };
-        session.send(&serde_json::from_str(INITIALIZE)?)?;
-        session.answer(&json!(0))?;
-        session.send(&json!({"jsonrpc":"2.0","method":"notifications/initialized"}))?;
-        Ok(session)
+        })
     }
 
     fn start_http(config: &TestConfig) -> Result<Self> {
@@ -658,43 +664,7 @@ fn a_2026_07_28_client_takes_the_raw_route_on_stdio() -> Result<()> {
         Route::Raw,
         "[servers.echo]\ncommand = \"{bin}/polyclaw-server-echo\"\nstart = \"boot\"\n",
     )?;
-    let mut child = Command::new(bin("polyclaw")?)
-        .arg("--config")
-        .arg(&config.path)
-        .arg("serve")
-        .env("RUST_LOG", "polyclaw=debug,info")
-        .env("XDG_STATE_HOME", config.dir.path().join("state"))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()?;
-    let stdin = child.stdin.take().context("stdin")?;
-    let stdout = BufReader::new(child.stdout.take().context("stdout")?);
-    let stderr = BufReader::new(child.stderr.take().context("stderr")?);
-    let (tx, lines) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in stdout.lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let log = Arc::new(Mutex::new(String::new()));
-    let sink = log.clone();
-    std::thread::spawn(move || {
-        for line in stderr.lines().map_while(Result::ok) {
-            if let Ok(mut l) = sink.lock() {
-                l.push_str(&line);
-                l.push('\n');
-            }
-        }
-    });
-    let mut s = Session {
-        wire: Wire::Stdio { child, stdin },
-        lines,
-        log,
-        seen: Vec::new(),
-    };
+    let mut s = Session::spawn_stdio(&config)?;
     let meta = |extra: Value| {
         let mut m = json!({
             "io.modelcontextprotocol/protocolVersion": "2026-07-28",
